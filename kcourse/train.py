@@ -23,10 +23,10 @@ import tensorflow as tf
 METRICS = ("loss", "cost", "accuracy")
 
 
-def regularization(model):
-    """The sum of the model's weight penalties (0 when it has none)."""
-    losses = model.losses
-    return tf.add_n(losses) if losses else tf.constant(0.0, model.compute_dtype)
+def regularization(model, dtype=tf.float32):
+    """The sum of the model's weight penalties (0 when it has none), as `dtype`."""
+    losses = [tf.cast(loss, dtype) for loss in model.losses]
+    return tf.add_n(losses) if losses else tf.constant(0.0, dtype)
 
 
 def make_evaluator(model, loss_fn):
@@ -72,7 +72,7 @@ def make_train_step(model, loss_fn, optimizer):
         with tf.GradientTape() as tape:
             scores = model(x, training=True)
             loss = loss_fn(y, scores)
-            cost = loss + tf.cast(regularization(model), loss.dtype)
+            cost = loss + regularization(model, loss.dtype)
         grads = tape.gradient(cost, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
         return loss, cost

@@ -60,6 +60,11 @@ def manual_dir_of(dl_manager):
         return None
 
 
+def manual_dir_name(dl_manager):
+    """The manual directory as given, even when empty (for error messages)."""
+    return manual_dir_of(dl_manager) or getattr(dl_manager, "_manual_dir", None)
+
+
 class KcourseCifar10(tfds.core.GeneratorBasedBuilder):
     """CIFAR-10 as its six original batches, images in their original order."""
 
@@ -93,7 +98,7 @@ class KcourseCifar10(tfds.core.GeneratorBasedBuilder):
             has_archive = manual is not None and (manual / ARCHIVE).exists()
             if not has_archive and not online(URL):
                 raise DataNotFoundError(missing_data_message(
-                    "CIFAR-10", manual, f"a folder {FOLDER}/ with "
+                    "CIFAR-10", manual_dir_name(dl_manager), f"a folder {FOLDER}/ with "
                     f"{', '.join(SPLITS)} (or the archive {ARCHIVE})"))
             root = dl_manager.download_and_extract(URL) / FOLDER  # uses the manual archive
         missing = [name for name in SPLITS if not (root / name).exists()]

@@ -1,0 +1,5 @@
+import sys
+
+from kcourse.cli import main
+
+sys.exit(main())

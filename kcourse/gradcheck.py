@@ -1,0 +1,63 @@
+"""Numerical gradient checking: the tape's gradients against centered differences."""
+
+import numpy as np
+import tensorflow as tf
+
+from kcourse.train import regularization
+
+
+def relative_error(analytic, numeric, eps=1e-10):
+    """Element-wise |ga - gn| / max(eps, |ga| + |gn|) (the course's measure)."""
+    return np.abs(analytic - numeric) / np.maximum(eps, np.abs(analytic) + np.abs(numeric))
+
+
+def gradcheck(model, loss_fn, x, y, h=1e-6, eps=1e-10, training=True):
+    """Compare the gradients of the course's cost with centered finite differences.
+
+    The cost is `loss_fn(y, model(x)) + sum(model.losses)`. Build the model and the
+    loss in float64 (`dtype="float64"`), on a reduced input (the course uses the first
+    ~20 dimensions and a few examples), and without random layers such as dropout.
+
+    Args:
+        model: a built Keras model.
+        loss_fn: a `keras.losses.Loss`.
+        x, y: inputs and one-hot labels.
+        h: the finite-difference step.
+        eps: floor of the relative error's denominator.
+        training: the `training` flag of the forward pass (batch statistics for BN).
+
+    Returns:
+        `{variable path: max relative error}` over every trainable variable.
+    """
+    not64 = [v.path for v in model.trainable_variables if v.dtype != "float64"]
+    if not64:
+        raise ValueError(f"gradcheck needs a float64 model, but {', '.join(not64)} are "
+                         "not float64: build the model with dtype='float64'.")
+    x = tf.convert_to_tensor(x, tf.float64)
+    y = tf.convert_to_tensor(y, tf.float64)
+
+    @tf.function
+    def cost():
+        return loss_fn(y, model(x, training=training)) + regularization(model, tf.float64)
+
+    with tf.GradientTape() as tape:
+        value = cost()
+    analytic = tape.gradient(value, model.trainable_variables)
+
+    errors = {}
+    for variable, grad in zip(model.trainable_variables, analytic):
+        if grad is None:
+            raise ValueError(f"No gradient reaches {variable.path}.")
+        original = np.array(variable.numpy())
+        numeric = np.zeros_like(original)
+        flat, numeric_flat = original.reshape(-1), numeric.reshape(-1)
+        for i in range(flat.size):
+            for sign in (1.0, -1.0):
+                perturbed = flat.copy()
+                perturbed[i] += sign * h
+                variable.assign(perturbed.reshape(original.shape))
+                numeric_flat[i] += sign * float(cost())
+            numeric_flat[i] /= 2 * h
+        variable.assign(original)
+        errors[variable.path] = float(relative_error(np.asarray(grad), numeric, eps).max())
+    return errors

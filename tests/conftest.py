@@ -1,0 +1,65 @@
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir():
+    """The real datasets: $KCOURSE_DATA_DIR, else ../shared/data beside the repo."""
+    path = os.environ.get("KCOURSE_DATA_DIR") or str(REPO.parent / "shared" / "data")
+    return path if os.path.isdir(os.path.join(path, "cifar-10-batches-py")) else None
+
+
+@pytest.fixture
+def real_data_dir():
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real CIFAR-10 not found: set KCOURSE_DATA_DIR or put shared/data "
+                    "beside the repository")
+    return path
+
+
+def write_fake_cifar(root, per_batch=12, seed=0):
+    """Write tiny CIFAR-10 python batches (same format as the official ones)."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    batches = {}
+    for name in ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, size=per_batch)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": data, b"labels": labels, b"batch_label": name.encode(),
+                         b"filenames": [b"x.png"] * per_batch}, f)
+        batches[name] = (data, labels)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"c%d" % i for i in range(10)]}, f)
+    return batches
+
+
+@pytest.fixture
+def fake_cifar(tmp_path):
+    """A manual dir with tiny generated batches, and an empty TFDS data dir."""
+    manual = tmp_path / "manual"
+    batches = write_fake_cifar(manual)
+    return {"manual": str(manual), "tfds": str(tmp_path / "tfds"), "batches": batches}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Notebooks need the real data: skip them with a reason when it is absent."""
+    if shared_data_dir() is not None:
+        return
+    skip = pytest.mark.skip(reason="notebooks need the real data: set KCOURSE_DATA_DIR")
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(skip)
+
+
+# the notebooks (run by nbmake in a kernel that inherits this environment) go quick
+os.environ.setdefault("KCOURSE_QUICK", "1")
+if shared_data_dir():
+    os.environ.setdefault("KCOURSE_DATA_DIR", shared_data_dir())
