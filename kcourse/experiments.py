@@ -46,7 +46,7 @@ EXPERIMENTS = {
                      "decay": 0.9, "flip": True},
         "rows": [{"loss": loss, "lambda": lam, "eta": eta}
                  for loss, lam, eta in itertools.product(
-                     ("cross_entropy", "svm"), (0.0, 0.01, 0.1), (0.001, 0.005))],
+                     ("cross_entropy", "svm"), (0.0, 0.01), (0.002, 0.005))],
         "select": "val_accuracy",  # the reported row of each loss: best on validation
         "quick": {"epochs": 1, "limit": 1000, "rows": 2},
         "gradcheck": {"rows": [{"loss": loss, "lambda": lam}

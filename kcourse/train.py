@@ -141,7 +141,7 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
             `keras.optimizers.schedules.LearningRateSchedule`.
         epochs: number of passes over `train`.
         train_eval: batched dataset on which the training loss/cost/accuracy are
-            measured (default: `train`).
+            measured (default: `train`; `False` to skip them, e.g. when timing).
         eval_every: updates between evaluations (default: once per epoch, at its end).
             The end of training is always evaluated.
         steps_per_execution: updates run per compiled call (the progress bar and the
@@ -191,7 +191,7 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
         row = {"epoch": epoch, "step": step,
                "learning_rate": current_learning_rate(optimizer)}
         for prefix, dataset in (("train_", train_eval), ("val_", val)):
-            if dataset is not None:
+            if dataset is not None and dataset is not False:
                 row.update({prefix + k: v for k, v in evaluate_dataset(dataset).items()})
         history.rows.append(row)
         if writer is not None:

@@ -1,0 +1,116 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kcourse import experiments
+from kcourse.experiments import SettingError, parse_sets, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def kcourse(*args, env=None, timeout=600, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kcourse", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+
+
+def test_help_and_list_do_not_import_tensorflow():
+    code = ("import sys, contextlib, io\n"
+            "from kcourse.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    main(['list'])\n"
+            "assert 'tensorflow' not in sys.modules, 'list imported TensorFlow'\n"
+            "assert 'keras' not in sys.modules\n"
+            "print(out.getvalue())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name, spec in experiments.EXPERIMENTS.items():
+        assert name in result.stdout and spec["reference"] in result.stdout
+    help_run = kcourse("run", "--help")
+    assert help_run.returncode == 0 and "--set KEY=VALUE" in help_run.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "eta=-1"], "eta=-1.0 must be positive"),
+    (["--set", "batch_size=0"], "batch_size=0 must be at least 1"),
+    (["--set", "lambda=-0.5"], "lambda=-0.5 must be non-negative"),
+    (["--set", "lambda=abc"], "expected a float"),
+    (["--set", "colour=red"], "unknown key"),
+    (["--set", "eta"], "expected key=value"),
+])
+def test_bad_settings_get_one_line_and_exit_code_2(args, message):
+    result = kcourse("run", "a1", *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_experiment():
+    result = kcourse("run", "a9")
+    assert result.returncode == 2 and "kcourse list" in result.stderr
+
+
+def test_offline_without_data_fails_fast_with_instructions(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = kcourse("run", "a1", "--quick", "--data-dir", str(tmp_path / "empty"),
+                     "--tfds-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "run"),
+                     env={"KCOURSE_OFFLINE": "1"}, timeout=120)
+    assert result.returncode == 1
+    assert "KCOURSE_DATA_DIR" in result.stderr and "--data-dir" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parse_and_resolve_settings():
+    assert parse_sets("a1", ["eta=0.01", "flip=true", "epochs=3", "loss=svm"]) == {
+        "eta": 0.01, "flip": True, "epochs": 3, "loss": "svm"}
+    rows = resolve("a1", {"epochs": 3})
+    assert len(rows) == 8 and all(r["epochs"] == 3 for r in rows)
+    assert {(r["loss"], r["lambda"], r["eta"]) for r in rows} == {
+        (loss, lam, eta) for loss in ("cross_entropy", "svm")
+        for lam, eta in experiments.A1_SETTINGS}
+    quick = resolve("a1", quick=True)
+    assert len(quick) == 2 and quick[0]["epochs"] == 2 and quick[0]["limit"] == 1000
+    with pytest.raises(SettingError, match="must be one of"):
+        parse_sets("a1", ["data=imagenet"])
+
+
+def test_run_a1_quick_end_to_end_and_resume(real_data_dir, tmp_path):
+    out = tmp_path / "a1"
+    result = kcourse("run", "a1", "--quick", "--quiet", "--data-dir", real_data_dir,
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "test_accuracy" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["experiment"] == "a1" and len(metrics["rows"]) == 2
+    for row in metrics["rows"]:
+        assert {"loss", "lambda", "eta", "test_accuracy", "val_accuracy", "train_cost"} <= set(row)
+        assert 0.1 < row["test_accuracy"] < 0.5  # learnt something, 1,000 images, 2 epochs
+    config = json.loads((out / "config.json").read_text())
+    assert config["quick"] is True and config["rows"][0]["epochs"] == 2
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("row,epoch,step") and len(history) == 1 + 2 * 3
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert len(figures) == 10 and any(f.endswith("_templates.png") for f in figures)
+    assert (out / "rows" / metrics["rows"][0]["tag"] / "model.keras").exists()
+
+    saved = out / "rows" / metrics["rows"][1]["tag"] / "model.keras"
+    stamp = saved.stat().st_mtime_ns
+    again = kcourse("run", "a1", "--quick", "--quiet", "--data-dir", real_data_dir,
+                    "--out", str(out))
+    assert again.returncode == 0
+    assert saved.stat().st_mtime_ns == stamp  # finished rows are kept, not retrained
+    assert json.loads((out / "metrics.json").read_text())["rows"] == metrics["rows"]
+
+    other = kcourse("run", "a1", "--quick", "--set", "eta=0.5", "--data-dir", real_data_dir,
+                    "--out", str(out))
+    assert other.returncode == 2 and "--fresh" in other.stderr
+
+
+def test_gradcheck_a1_passes_on_real_data(real_data_dir):
+    result = kcourse("gradcheck", "a1", "--data-dir", real_data_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" ok") == 8 and "PASSED" in result.stdout
