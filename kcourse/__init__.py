@@ -11,7 +11,11 @@ import importlib.util
 
 __version__ = "0.1.0"
 
-if importlib.util.find_spec("tensorflow") is None:  # pragma: no cover - depends on install
+try:
+    _tf_spec = importlib.util.find_spec("tensorflow")
+except (ImportError, ValueError):
+    _tf_spec = None
+if _tf_spec is None:
     raise ImportError(
         "kcourse needs TensorFlow, which is not installed. Install kcourse with one of "
         "its extras: pip install 'kcourse[cpu]' (CPU only) or pip install 'kcourse[gpu]' "
