@@ -148,7 +148,11 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
             NaN check see the chunk's mean loss).
         out_dir: if given, TensorBoard logs go to `out_dir/logs` and a checkpoint
             (model, optimizer, epoch, history) to `out_dir/checkpoints` every epoch.
-        resume: restore the latest checkpoint in `out_dir` and continue from it.
+        resume: restore the latest checkpoint in `out_dir` (model, optimizer state,
+            epoch, history) and continue from it. A dataset reshuffled by tf.data starts
+            its sequence of epoch orders again from its seed after a restart, so a resumed
+            run sees other (equally random) epoch orders than an uninterrupted one; with
+            a fixed order the resumed run ends with the same weights.
         callbacks: Keras callbacks; they get `on_epoch_end(epoch, logs)` with `loss`,
             `cost`, `accuracy` and the `val_` ones (as in `model.fit`).
         verbose: 1 for a progress bar per epoch, 0 for silence.
