@@ -95,6 +95,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if getattr(args, "tfds_dir", None):
         os.environ["TFDS_DATA_DIR"] = os.path.abspath(args.tfds_dir)
+    from kcourse.errors import DataNotFoundError
     from kcourse.experiments import SettingError
 
     try:
@@ -102,15 +103,13 @@ def main(argv=None):
     except SettingError as error:
         print(f"kcourse: error: {error}", file=sys.stderr)
         return 2
+    except DataNotFoundError as error:  # its message says how to point at the data
+        print(f"kcourse: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nInterrupted. Run the same command again to resume from the last "
               "checkpoint.", file=sys.stderr)
         return 130
-    except Exception as error:  # data errors carry their own instructions
-        if type(error).__name__ == "DataNotFoundError":
-            print(f"kcourse: error: {error}", file=sys.stderr)
-            return 1
-        raise
 
 
 if __name__ == "__main__":

@@ -20,9 +20,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-METRICS = ("loss", "cost", "accuracy")
-
-
 def regularization(model, dtype=tf.float32):
     """The sum of the model's weight penalties (0 when it has none), as `dtype`."""
     losses = [tf.cast(loss, dtype) for loss in model.losses]

@@ -18,6 +18,8 @@ import urllib.parse
 import numpy as np
 import tensorflow_datasets as tfds
 
+from kcourse.errors import DataNotFoundError
+
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"
@@ -26,10 +28,6 @@ SPLITS = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                "ship", "truck")
 ENV_VAR = "KCOURSE_DATA_DIR"
-
-
-class DataNotFoundError(RuntimeError):
-    """The data is neither on disk nor downloadable; the message says what to do."""
 
 
 def missing_data_message(what, manual_dir, expected):

@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kcourse.data.cifar10 import CLASS_NAMES, ENV_VAR, KcourseCifar10
+from kcourse.errors import DataNotFoundError
 
 _ALL_TRAIN = "data_batch_1+data_batch_2+data_batch_3+data_batch_4"
 PRESETS = {
@@ -45,7 +46,6 @@ def cifar10_builder(data_dir=None, tfds_dir=None):
     if not builder.is_prepared():
         manual = resolve_data_dir(data_dir)
         if manual is not None and not os.path.isdir(manual):
-            from kcourse.data.cifar10 import DataNotFoundError
             raise DataNotFoundError(
                 f"The data directory {manual} does not exist. Pass an existing directory "
                 f"with --data-dir PATH or {ENV_VAR}=PATH.")

@@ -1,0 +1,5 @@
+"""Errors whose message tells the user what to do (TensorFlow-free, for the CLI)."""
+
+
+class DataNotFoundError(RuntimeError):
+    """The data is neither on disk nor downloadable; the message says what to do."""
