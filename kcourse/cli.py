@@ -59,7 +59,7 @@ def cmd_run(args):
     experiments.resolve(args.experiment, overrides, args.quick)  # validate before TF loads
     from kcourse.runner import run_experiment, summary_table
 
-    out = args.out or os.path.join("runs", args.experiment + ("-quick" if args.quick else ""))
+    out = args.out or experiments.run_dir(args.experiment, args.quick)
     metrics = run_experiment(args.experiment, out=out, data_dir=args.data_dir,
                              seed=args.seed, quick=args.quick, overrides=overrides,
                              fresh=args.fresh, verbose=0 if args.quiet else 1)

@@ -126,7 +126,7 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
     """
     spec = experiments.get(name)
     configs = experiments.resolve(name, overrides, quick)
-    out = out or os.path.join("runs", name + ("-quick" if quick else ""))
+    out = out or experiments.run_dir(name, quick)
     config_doc = {"experiment": name, "seed": seed, "quick": quick,
                   "overrides": overrides or {}, "rows": configs}
     config_path = os.path.join(out, "config.json")
