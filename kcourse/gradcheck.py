@@ -49,15 +49,16 @@ def gradcheck(model, loss_fn, x, y, h=1e-6, eps=1e-10, training=True):
         if grad is None:
             raise ValueError(f"No gradient reaches {variable.path}.")
         original = np.array(variable.numpy())
-        numeric = np.zeros_like(original)
-        flat, numeric_flat = original.reshape(-1), numeric.reshape(-1)
+        values = original.copy()  # perturbed one entry at a time, in place
+        flat = values.reshape(-1)
+        numeric = np.zeros(flat.size)
         for i in range(flat.size):
             for sign in (1.0, -1.0):
-                perturbed = flat.copy()
-                perturbed[i] += sign * h
-                variable.assign(perturbed.reshape(original.shape))
-                numeric_flat[i] += sign * float(cost())
-            numeric_flat[i] /= 2 * h
+                flat[i] = original.flat[i] + sign * h
+                variable.assign(values)
+                numeric[i] += sign * float(cost())
+            flat[i] = original.flat[i]
         variable.assign(original)
+        numeric = (numeric / (2 * h)).reshape(original.shape)
         errors[variable.path] = float(relative_error(np.asarray(grad), numeric, eps).max())
     return errors

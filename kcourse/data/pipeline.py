@@ -7,6 +7,7 @@ labels are one-hot over the 10 classes.
 
 import dataclasses
 import os
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -91,18 +92,17 @@ def _stats(dataset):
     return mean.astype(np.float32), np.maximum(std, 1e-8).astype(np.float32)
 
 
-_MATERIALIZED = {}
+_MATERIALIZED = weakref.WeakKeyDictionary()  # freed with the dataset
 
 
 def materialize(dataset):
     """The whole (finite, unbatched) dataset as tensors, computed once per dataset."""
-    key = id(dataset)
-    if key not in _MATERIALIZED or _MATERIALIZED[key][0] is not dataset:
+    if dataset not in _MATERIALIZED:
         n = int(dataset.cardinality())
         if n < 1:
             raise ValueError("Shuffling needs a finite dataset of known, non-zero size.")
-        _MATERIALIZED[key] = (dataset, next(iter(dataset.batch(n))))
-    return _MATERIALIZED[key][1]
+        _MATERIALIZED[dataset] = next(iter(dataset.batch(n)))
+    return _MATERIALIZED[dataset]
 
 
 def batched(dataset, batch_size, shuffle_seed=None, augment=None):
