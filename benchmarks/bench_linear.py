@@ -21,27 +21,22 @@ import os
 import sys
 import time
 
+import keras
 import numpy as np
 
 
-class EpochTimer:
+class EpochTimer(keras.callbacks.Callback):
     """Keras callback recording the wall time of every epoch."""
 
-    def __new__(cls):
-        import keras
+    def __init__(self):
+        super().__init__()
+        self.times = []
 
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.times = []
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.times.append(time.perf_counter() - self._start)
-
-        return _Timer()
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
 
 
 def numpy_epoch(W, b, x, y, lam, eta, batch_size, rng):
@@ -65,8 +60,6 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5, help="epochs timed (after one warm-up)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
-
-    import keras
 
     from kcourse.data import DataNotFoundError, batched, load_cifar10
     from kcourse.losses import SoftmaxCrossEntropy

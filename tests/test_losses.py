@@ -24,11 +24,13 @@ def numpy_svm(s, y):
     return np.array(losses)
 
 
-def test_cross_entropy_matches_numpy_formula():
-    loss = SoftmaxCrossEntropy(dtype="float64")
-    assert float(loss(LABELS, SCORES)) == pytest.approx(numpy_cross_entropy(SCORES, LABELS).mean())
-    per_example = SoftmaxCrossEntropy(reduction=None, dtype="float64")(LABELS, SCORES)
-    np.testing.assert_allclose(per_example, numpy_cross_entropy(SCORES, LABELS), rtol=1e-12)
+@pytest.mark.parametrize("loss_cls, reference", [(SoftmaxCrossEntropy, numpy_cross_entropy),
+                                                 (MulticlassSVM, numpy_svm)])
+def test_loss_matches_numpy_formula(loss_cls, reference):
+    loss = loss_cls(dtype="float64")
+    assert float(loss(LABELS, SCORES)) == pytest.approx(reference(SCORES, LABELS).mean())
+    per_example = loss_cls(reduction=None, dtype="float64")(LABELS, SCORES)
+    np.testing.assert_allclose(per_example, reference(SCORES, LABELS), rtol=1e-12)
 
 
 def test_cross_entropy_agrees_with_keras():
@@ -43,13 +45,6 @@ def test_cross_entropy_is_stable_for_huge_scores():
     values = SoftmaxCrossEntropy(reduction=None)(y, s).numpy()
     assert np.all(np.isfinite(values))
     np.testing.assert_allclose(values, [0.0, 1e5], rtol=1e-6, atol=1e-6)
-
-
-def test_svm_matches_numpy_loop():
-    loss = MulticlassSVM(dtype="float64")
-    assert float(loss(LABELS, SCORES)) == pytest.approx(numpy_svm(SCORES, LABELS).mean())
-    per_example = MulticlassSVM(reduction=None, dtype="float64")(LABELS, SCORES)
-    np.testing.assert_allclose(per_example, numpy_svm(SCORES, LABELS), rtol=1e-12)
 
 
 def test_svm_is_zero_when_margins_are_met_and_margin_is_configurable():
