@@ -15,6 +15,21 @@ def _data_options(parser):
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def _run_options(parser, default_out, fresh=True):
+    parser.add_argument("experiment")
+    parser.add_argument("--out", metavar="DIR",
+                        help=f"run directory (default {default_out}); an existing run resumes")
+    _data_options(parser)
+    parser.add_argument("--quick", action="store_true",
+                        help="a shrunken run for smoke tests (never for reported figures)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of every row (repeatable)")
+    if fresh:
+        parser.add_argument("--fresh", action="store_true",
+                            help="delete the run directory first instead of resuming")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kcourse", description="Reproduce the course's experiments with Keras.")
@@ -23,17 +38,19 @@ def build_parser():
     commands.add_parser("list", help="list the experiments")
 
     run = commands.add_parser("run", help="train an experiment into a run directory")
-    run.add_argument("experiment")
-    run.add_argument("--out", metavar="DIR",
-                     help="run directory (default runs/EXPERIMENT); an existing run resumes")
-    _data_options(run)
-    run.add_argument("--quick", action="store_true",
-                     help="a shrunken run for smoke tests (never for reported figures)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a setting of every row (repeatable)")
-    run.add_argument("--fresh", action="store_true",
-                     help="delete the run directory first instead of resuming")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _run_options(run, "runs/EXPERIMENT")
+
+    tune = commands.add_parser("tune", help="coarse-to-fine KerasTuner search of lambda "
+                                            "(experiments a2-lambda, a3-lambda)")
+    _run_options(tune, "runs/EXPERIMENT")
+
+    lr_range = commands.add_parser("lr-range", help="learning-rate range test: plot "
+                                                    "accuracy against the rate, suggest "
+                                                    "eta_min and eta_max")
+    _run_options(lr_range, "runs/EXPERIMENT-lr-range", fresh=False)
+    lr_range.add_argument("--eta-min", type=float, default=1e-5, help="default 1e-5")
+    lr_range.add_argument("--eta-max", type=float, default=1.0, help="default 1")
+    lr_range.add_argument("--epochs", type=int, default=8, help="default 8")
 
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
@@ -69,6 +86,69 @@ def cmd_run(args):
     return 0
 
 
+def _overrides(args, need):
+    from kcourse import experiments
+
+    spec = experiments.get(args.experiment)
+    if need == "search" and "search" not in spec:
+        searches = [n for n, s in experiments.EXPERIMENTS.items() if "search" in s]
+        raise experiments.SettingError(f"{args.experiment} is not a search; use one of "
+                                       f"{', '.join(searches)}")
+    if need == "mlp" and spec["task"] != "mlp":
+        raise experiments.SettingError(f"{args.experiment} has no cyclical learning rate; "
+                                       "range-test an a2-* or a3-* experiment")
+    overrides = experiments.parse_sets(args.experiment, args.set)
+    experiments.resolve(args.experiment, overrides, args.quick)  # validate before TF loads
+    return overrides
+
+
+def cmd_tune(args):
+    from kcourse import experiments
+
+    overrides = _overrides(args, "search")
+    from tuning.search import coarse_to_fine, search_table
+
+    out = args.out or experiments.run_dir(args.experiment, args.quick)
+    results = coarse_to_fine(args.experiment, out=out, data_dir=args.data_dir,
+                             seed=args.seed, quick=args.quick, overrides=overrides,
+                             fresh=args.fresh, verbose=0 if args.quiet else 1)
+    print(f"\n{args.experiment}: {results['reference']}")
+    print(search_table(results))
+    best = results["best"]
+    print(f"\nBest lambda {best['lambda']:.4g} (validation accuracy "
+          f"{best['val_accuracy']:.4f}, test accuracy {results['best_test_accuracy']:.4f}); "
+          f"fine stage searched log10(lambda) in [{results['fine_range'][0]:.2f}, "
+          f"{results['fine_range'][1]:.2f}].")
+    print(f"Results: {os.path.join(out, 'results.json')}, "
+          f"{os.path.join(out, 'figures', 'lambda_search.png')}")
+    return 0
+
+
+def cmd_lr_range(args):
+    from kcourse import experiments
+
+    overrides = _overrides(args, "mlp")
+    if not 0 < args.eta_min < args.eta_max:
+        raise experiments.SettingError(f"need 0 < --eta-min < --eta-max, got "
+                                       f"{args.eta_min} and {args.eta_max}")
+    if args.epochs < 1:
+        raise experiments.SettingError(f"--epochs must be at least 1, got {args.epochs}")
+    from kcourse.runner import lr_range_experiment
+
+    out = args.out or experiments.run_dir(args.experiment + "-lr-range", args.quick)
+    suggestion = lr_range_experiment(args.experiment, out=out, data_dir=args.data_dir,
+                                     seed=args.seed, quick=args.quick, overrides=overrides,
+                                     eta_min=args.eta_min, eta_max=args.eta_max,
+                                     epochs=args.epochs, verbose=0 if args.quiet else 1)
+    print(f"\nSuggested cyclical range: eta_min={suggestion['eta_min']:.3g}, "
+          f"eta_max={suggestion['eta_max']:.3g} (validation accuracy peaks at "
+          f"{suggestion['peak_val_accuracy']:.4f}).")
+    print(f"Use them with: kcourse run {args.experiment} --set eta_min="
+          f"{suggestion['eta_min']:.3g} --set eta_max={suggestion['eta_max']:.3g}")
+    print(f"Plot: {os.path.join(out, 'lr_range.png')}")
+    return 0
+
+
 def cmd_gradcheck(args):
     from kcourse import experiments
 
@@ -99,7 +179,9 @@ def main(argv=None):
     from kcourse.experiments import SettingError
 
     try:
-        return {"list": cmd_list, "run": cmd_run, "gradcheck": cmd_gradcheck}[args.command](args)
+        commands = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune,
+                    "lr-range": cmd_lr_range, "gradcheck": cmd_gradcheck}
+        return commands[args.command](args)
     except SettingError as error:
         print(f"kcourse: error: {error}", file=sys.stderr)
         return 2

@@ -32,6 +32,38 @@ LINEAR_GRADCHECK = {"rows": [{"loss": loss, "lambda": lam}
                              for loss in LOSS_NAMES for lam in (0.0, 0.1)],
                     "dims": 20, "examples": 5, "threshold": 1e-6, "h": 1e-5}
 
+MLP_DEFAULTS = {
+    "data": "a1",
+    "loss": "cross_entropy",
+    "hidden": [50],          # hidden layer sizes
+    "batch_norm": False,     # batch normalization before every hidden ReLU
+    "dropout": 0.0,          # dropout rate after every hidden ReLU
+    "init": "xavier",        # xavier = N(0, 1/fan_in) (A2) | he (A3) | gaussian (sigma)
+    "sigma": 0.01,
+    "lambda": 0.01,
+    "eta_min": 1e-5,         # cyclical learning rate between eta_min ...
+    "eta_max": 1e-1,         # ... and eta_max
+    "n_s": 500,              # step size (updates); 0 = 2 * floor(n / batch_size)
+    "cycles": 1,
+    "policy": "triangular",  # triangular | triangular2 | exp_range
+    "batch_size": 100,
+    "flip": False,           # augmentation: random left-right flips
+    "translate": 0,          # augmentation: random shifts of up to this many pixels
+    "ensemble": False,       # evaluate the snapshot ensemble of the cycle ends
+    "evals_per_cycle": 10,
+}
+A3_DEFAULTS = {**MLP_DEFAULTS, "data": "search", "hidden": [50, 50], "init": "he",
+               "lambda": 0.005, "n_s": 2250, "cycles": 2}
+MLP_QUICK = {"limit": 1000, "n_s": 20, "rows": 2}
+
+# lambda found by `kcourse tune a2-lambda` / `kcourse tune a3-lambda` (see README)
+A2_SEARCHED_LAMBDA = 5.18e-4  # 10^-3.29: best of 16 trials, validation 53.22%
+A3_SEARCHED_LAMBDA = 0.005
+
+# a lambda search: coarse log-grid, then random trials in the range of the best ones
+LAMBDA_SEARCH = {"param": "lambda", "coarse_min": -5.0, "coarse_max": -1.0,
+                 "coarse_values": 8, "fine_trials": 8, "fine_top": 3}
+
 EXPERIMENTS = {
     "a1": {
         "description": "One-layer classifier, 4 (lambda, eta) settings x {cross-entropy, SVM}",
@@ -58,6 +90,104 @@ EXPERIMENTS = {
     },
 }
 
+EXPERIMENTS.update({
+    "a2-1cycle": {
+        "description": "Two-layer net (m=50), cyclical learning rate, n_s=500, one cycle",
+        "reference": "DD2424 A2: 45.85% test",
+        "task": "mlp",
+        "defaults": MLP_DEFAULTS,
+        "rows": [{}],
+        "quick": MLP_QUICK,
+        "gradcheck": {"rows": [{"lambda": 0.0}, {"lambda": 0.01}], "dims": 20,
+                      "examples": 5, "hidden": [10], "threshold": 1e-6, "h": 1e-5},
+    },
+    "a2-3cycles": {
+        "description": "Two-layer net (m=50), cyclical learning rate, n_s=800, three cycles",
+        "reference": "DD2424 A2: 47.47% test",
+        "task": "mlp",
+        "defaults": {**MLP_DEFAULTS, "n_s": 800, "cycles": 3},
+        "rows": [{}],
+        "quick": MLP_QUICK,
+    },
+    "a2-lambda": {
+        "description": "Coarse-to-fine search for lambda of the two-layer net (kcourse tune)",
+        "reference": "DD2424 A2: best lambda around 2e-3...3e-3 in public reports",
+        "task": "mlp",
+        "defaults": {**MLP_DEFAULTS, "data": "search", "n_s": 0, "cycles": 2},
+        "rows": [{}],
+        "search": LAMBDA_SEARCH,
+        "quick": {**MLP_QUICK, "coarse_values": 3, "fine_trials": 2},
+    },
+    "a2-final": {
+        "description": "Two-layer net with the searched lambda, 49k training images, "
+                       "three cycles",
+        "reference": "DD2424 A2: ~52% test (52.4% best public)",
+        "task": "mlp",
+        "defaults": {**MLP_DEFAULTS, "data": "full", "lambda": A2_SEARCHED_LAMBDA,
+                     "n_s": 0, "cycles": 3},
+        "rows": [{}],
+        "quick": MLP_QUICK,
+    },
+    "a2-best": {
+        "description": "Wide two-layer net with dropout, flips and shifts, snapshot ensemble",
+        "reference": "DD2424 A2 bonus: best public 57.0% (800 hidden + dropout)",
+        "task": "mlp",
+        "defaults": {**MLP_DEFAULTS, "data": "full", "hidden": [2048], "dropout": 0.5,
+                     "init": "he", "lambda": 5e-4, "eta_max": 0.05, "n_s": 1960,
+                     "cycles": 5, "flip": True, "translate": 3, "ensemble": True},
+        "rows": [{}],
+        "quick": {**MLP_QUICK, "hidden": [64]},
+    },
+    "a3-3layer": {
+        "description": "Three-layer net [50, 50], He init, with and without batch norm",
+        "reference": "DD2424 A3: ~52% without BN, ~53.5% with BN",
+        "task": "mlp",
+        "defaults": A3_DEFAULTS,
+        "rows": [{"batch_norm": False}, {"batch_norm": True}],
+        "quick": MLP_QUICK,
+        "gradcheck": {"rows": [{"batch_norm": True, "lambda": 0.0},
+                               {"batch_norm": True, "lambda": 0.005},
+                               {"batch_norm": False, "lambda": 0.005}],
+                      "dims": 20, "examples": 10, "hidden": [20, 20], "threshold": 1e-5,
+                      "h": 1e-5},
+    },
+    "a3-9layer": {
+        "description": "Nine-layer net [50, 30, 20, 20, 10, 10, 10, 10], with and without BN",
+        "reference": "DD2424 A3: ~41-46% without BN, ~51% with BN",
+        "task": "mlp",
+        "defaults": {**A3_DEFAULTS, "hidden": [50, 30, 20, 20, 10, 10, 10, 10]},
+        "rows": [{"batch_norm": False}, {"batch_norm": True}],
+        "quick": MLP_QUICK,
+    },
+    "a3-init": {
+        "description": "Three-layer net, every weight N(0, sigma^2), with and without BN",
+        "reference": "DD2424 A3: BN ~52% for every sigma; without BN small sigma collapses",
+        "task": "mlp",
+        "defaults": {**A3_DEFAULTS, "init": "gaussian"},
+        "rows": [{"sigma": sigma, "batch_norm": bn}
+                 for bn in (False, True) for sigma in (1e-1, 1e-3, 1e-4)],
+        "quick": MLP_QUICK,
+    },
+    "a3-lambda": {
+        "description": "Coarse-to-fine search for lambda of the 3-layer BN net (kcourse tune)",
+        "reference": "DD2424 A3: lambda .005 is the course's starting point",
+        "task": "mlp",
+        "defaults": {**A3_DEFAULTS, "batch_norm": True, "n_s": 0},
+        "rows": [{}],
+        "search": LAMBDA_SEARCH,
+        "quick": {**MLP_QUICK, "coarse_values": 3, "fine_trials": 2},
+    },
+    "a3-final": {
+        "description": "Three-layer net with BN and the searched lambda, three cycles",
+        "reference": "DD2424 A3: ~53.5% test",
+        "task": "mlp",
+        "defaults": {**A3_DEFAULTS, "data": "full", "batch_norm": True,
+                     "lambda": A3_SEARCHED_LAMBDA, "n_s": 2450, "cycles": 3},
+        "rows": [{}],
+        "quick": MLP_QUICK,
+    },
+})
+
 # (check, message) for the settings a user may change with --set
 CHECKS = {
     "eta": (lambda v: v > 0, "must be positive"),
@@ -70,6 +200,16 @@ CHECKS = {
     "data": (lambda v: v in ("a1", "search", "full"), "must be one of a1, search, full"),
     "loss": (lambda v: v in LOSS_NAMES, "must be " + " or ".join(LOSS_NAMES)),
     "init": (lambda v: v in ("gaussian", "xavier", "he"), "must be gaussian, xavier or he"),
+    "hidden": (lambda v: len(v) > 0 and min(v) >= 1, "must be a list of positive sizes"),
+    "dropout": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "eta_min": (lambda v: v >= 0, "must be non-negative"),
+    "eta_max": (lambda v: v > 0, "must be positive"),
+    "n_s": (lambda v: v >= 0, "must be a non-negative number of updates"),
+    "cycles": (lambda v: v >= 1, "must be at least 1"),
+    "policy": (lambda v: v in ("triangular", "triangular2", "exp_range"),
+               "must be triangular, triangular2 or exp_range"),
+    "translate": (lambda v: 0 <= v <= 8, "must be 0 to 8 pixels"),
+    "evals_per_cycle": (lambda v: v >= 1, "must be at least 1"),
 }
 
 
@@ -92,6 +232,8 @@ def run_dir(name, quick=False):
 def parse_value(key, text, default):
     """Parse `text` to the type of `default` (bool, int, float or str)."""
     try:
+        if isinstance(default, list):
+            return [int(v) for v in text.split(",")]
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError
@@ -102,7 +244,9 @@ def parse_value(key, text, default):
             return float(text)
         return text
     except ValueError:
-        raise SettingError(f"--set {key}={text}: expected a {type(default).__name__}") from None
+        kind = ("comma-separated integers" if isinstance(default, list)
+                else "a " + type(default).__name__)
+        raise SettingError(f"--set {key}={text}: expected {kind}") from None
 
 
 def check(key, value):
@@ -134,7 +278,8 @@ def resolve(name, overrides=None, quick=False):
     rows = spec["rows"]
     extra = {}
     if quick:
-        q = dict(spec.get("quick", {}))
+        q = {k: v for k, v in spec.get("quick", {}).items()
+             if k not in spec.get("search", {})}
         rows = rows[: q.pop("rows", len(rows))]
         extra = q
     configs = [{**spec["defaults"], **row, **extra, **(overrides or {})} for row in rows]

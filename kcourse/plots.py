@@ -70,3 +70,56 @@ def plot_confusion(labels, predictions, class_names, path, title=None):
     ax.set_title(title or "confusion matrix")
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
+
+
+def plot_learning_rate(rows, path, title=None):
+    """The learning rate at every evaluation point against the update step."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([row["step"] for row in rows], [row["learning_rate"] for row in rows],
+            marker=".")
+    ax.set_xlabel("update step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(title or "learning rate")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_lr_range(rows, path, suggestion=None, title=None):
+    """Loss and accuracy against the learning rate of a range test (log scale)."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    lrs = [row["learning_rate"] for row in rows]
+    ax_loss.plot(lrs, [row["train_loss"] for row in rows], label="training")
+    ax_acc.plot(lrs, [row["val_accuracy"] for row in rows], label="validation")
+    for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        if suggestion:
+            for key in ("eta_min", "eta_max"):
+                ax.axvline(suggestion[key], color="gray", linestyle="--")
+                ax.text(suggestion[key], ax.get_ylim()[1], key, rotation=90, va="top",
+                        ha="right", fontsize=8)
+    fig.suptitle(title or "learning-rate range test")
+    return _save(fig, path)
+
+
+def plot_search(trials, param, path, title=None):
+    """Validation accuracy of every trial of a search against `param` (log scale)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for stage, marker in (("coarse", "o"), ("fine", "x")):
+        points = sorted((t[param], t["val_accuracy"]) for t in trials if t["stage"] == stage)
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker=marker, linestyle="-" if stage == "coarse" else "",
+                    label=f"{stage} stage")
+    best = max(trials, key=lambda t: t["val_accuracy"])
+    ax.scatter([best[param]], [best["val_accuracy"]], s=120, facecolors="none",
+               edgecolors="red", label=f"best: {param}={best[param]:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel(param)
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title or f"search over {param}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

@@ -19,10 +19,13 @@ import keras
 import numpy as np
 
 from kcourse import experiments, plots
-from kcourse.data import batched, load_cifar10, random_flip
+from kcourse.data import batched, chain, load_cifar10, random_flip, random_shift
+from kcourse.ensemble import SnapshotEnsemble, ensemble_accuracy
 from kcourse.gradcheck import gradcheck
 from kcourse.losses import get as get_loss
-from kcourse.models import linear_classifier
+from kcourse.lr_range import lr_range_test
+from kcourse.models import linear_classifier, mlp
+from kcourse.schedules import CyclicLearningRate
 from kcourse.train import evaluate, fit, predict_scores
 
 EVAL_BATCH = 2000
@@ -30,8 +33,19 @@ RESULT_KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "train_cost", 
                "val_cost", "val_loss", "test_loss")
 
 
-def row_tag(index, config):
-    return f"{index:02d}_{config['loss']}_lambda{config['lambda']:g}_eta{config['eta']:g}"
+def _tag_part(key, value):
+    if isinstance(value, bool):
+        return key if value else "no_" + key
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return key + "-".join(map(str, value))
+    return f"{key}{value:g}"
+
+
+def row_tag(index, row):
+    """Directory name of a row: its index and the settings that define the row."""
+    return "_".join([f"{index:02d}"] + [_tag_part(k, v) for k, v in row.items()])
 
 
 _DATA_CACHE = {}
@@ -46,14 +60,42 @@ def data_for(config, data_dir):
     return _DATA_CACHE[key]
 
 
+TRAIN_EVAL_SIZE = 10000  # MLP rows measure training metrics on this many images
+
+
+def build_model(task, config, seed, input_dim=3072, dtype=None):
+    """The model of one row of a `task` experiment."""
+    if task == "linear":
+        return linear_classifier(input_dim=input_dim, init=config["init"],
+                                 sigma=config["sigma"], lam=config["lambda"], seed=seed,
+                                 dtype=dtype)
+    return mlp(config["hidden"], input_dim=input_dim, batch_norm=config["batch_norm"],
+               dropout=config["dropout"], init=config["init"], sigma=config["sigma"],
+               lam=config["lambda"], seed=seed, dtype=dtype)
+
+
+def training_batches(config, splits, seed):
+    """The shuffled, augmented training batches of a row."""
+    augment = chain(random_flip(seed) if config.get("flip") else None,
+                    random_shift(seed + 1, config["translate"])
+                    if config.get("translate") else None)
+    return batched(splits.train, config["batch_size"], shuffle_seed=seed, augment=augment)
+
+
+def cyclic_schedule(config, num_train):
+    """The row's cyclical learning rate and its total number of updates."""
+    n_s = config["n_s"] or 2 * (num_train // config["batch_size"])
+    schedule = CyclicLearningRate(config["eta_min"], config["eta_max"], n_s,
+                                  mode=config["policy"])
+    return schedule, config["cycles"] * schedule.cycle_length()
+
+
 def train_linear(config, splits, row_dir, seed, verbose):
     """Train one row of a linear-classifier experiment; return model, loss, history."""
     keras.utils.set_random_seed(seed)
-    model = linear_classifier(init=config["init"], sigma=config["sigma"],
-                              lam=config["lambda"], seed=seed)
+    model = build_model("linear", config, seed)
     loss_fn = get_loss(config["loss"])
-    train = batched(splits.train, config["batch_size"], shuffle_seed=seed,
-                    augment=random_flip(seed) if config["flip"] else None)
+    train = training_batches(config, splits, seed)
     eta = config["eta"]
     if config["decay"] < 1:
         steps = int(train.cardinality()) * config["decay_every"]
@@ -63,10 +105,45 @@ def train_linear(config, splits, row_dir, seed, verbose):
                   optimizer=keras.optimizers.SGD(eta), epochs=config["epochs"],
                   train_eval=batched(splits.train, EVAL_BATCH), out_dir=row_dir,
                   verbose=verbose)
-    return model, loss_fn, history
+    return model, loss_fn, history, {}
 
 
-TASKS = {"linear": train_linear}
+def train_mlp(config, splits, row_dir, seed, verbose, callbacks=None, model=None):
+    """Train one row of a k-layer experiment with a cyclical learning rate.
+
+    `model` defaults to the row's own (`build_model`); `row_dir` None keeps no
+    checkpoints. Returns model, loss, history and extra results (the snapshot
+    ensemble's accuracy).
+    """
+    keras.utils.set_random_seed(seed)
+    model = model or build_model("mlp", config, seed)
+    loss_fn = get_loss(config["loss"])
+    train = training_batches(config, splits, seed)
+    schedule, total = cyclic_schedule(config, int(splits.train.cardinality()))
+    optimizer = keras.optimizers.SGD(schedule)
+    callbacks = list(callbacks or [])
+    snapshots = None
+    if config["ensemble"]:
+        snapshots = SnapshotEnsemble(schedule.cycle_length(), optimizer, directory=(
+            os.path.join(row_dir, "snapshots") if row_dir else None))
+        callbacks.append(snapshots)
+    eval_every = max(1, schedule.cycle_length() // config["evals_per_cycle"])
+    history = fit(model, loss_fn, train, batched(splits.val, EVAL_BATCH),
+                  optimizer=optimizer, max_steps=total, eval_every=eval_every,
+                  train_eval=batched(splits.train.take(TRAIN_EVAL_SIZE), EVAL_BATCH),
+                  out_dir=row_dir, callbacks=callbacks, verbose=verbose)
+    extra = {"n_s": schedule.step_size, "updates": total}
+    if snapshots is not None and snapshots.snapshots:
+        weights = [w for _, w in snapshots.snapshots]
+        for split in ("val", "test"):
+            accuracy = ensemble_accuracy(model, weights, *splits.numpy(split))
+            extra[f"ensemble_{split}_accuracy"] = accuracy["average"]
+            extra[f"ensemble_{split}_vote_accuracy"] = accuracy["vote"]
+        extra["snapshot_test_accuracies"] = accuracy["members"]
+    return model, loss_fn, history, extra
+
+
+TASKS = {"linear": train_linear, "mlp": train_mlp}
 
 
 def _write_json(path, value):
@@ -92,14 +169,17 @@ def _write_history(out, histories):
 def _figures(out, tag, config, model, history, splits):
     fig_dir = os.path.join(out, "figures")
     os.makedirs(fig_dir, exist_ok=True)
-    title = f"{config['loss']}, lambda={config['lambda']:g}, eta={config['eta']:g}"
+    title = tag.split("_", 1)[1] if "_" in tag else tag
     rows = history.rows
+    x = "step" if "n_s" in config else "epoch"  # cyclical rates: against updates
     for metric in ("loss", "cost", "accuracy"):
         plots.plot_curves(rows, metric, os.path.join(fig_dir, f"{tag}_{metric}.png"),
-                          title=f"{metric}: {title}")
-    linear = model.get_layer("linear")
-    plots.plot_templates(linear.kernel.numpy(), splits.class_names,
-                         os.path.join(fig_dir, f"{tag}_templates.png"), title=title)
+                          title=f"{metric}: {title}", x=x)
+    plots.plot_learning_rate(rows, os.path.join(fig_dir, f"{tag}_learning_rate.png"),
+                             title=f"learning rate: {title}")
+    if any(layer.name == "linear" for layer in model.layers):  # one-layer classifier
+        plots.plot_templates(model.get_layer("linear").kernel.numpy(), splits.class_names,
+                             os.path.join(fig_dir, f"{tag}_templates.png"), title=title)
     scores, labels = predict_scores(model, batched(splits.test, EVAL_BATCH))
     plots.plot_confusion(labels.argmax(1), scores.argmax(1), splits.class_names,
                          os.path.join(fig_dir, f"{tag}_confusion.png"),
@@ -152,7 +232,7 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
     histories = []
     train_row = TASKS[spec["task"]]
     for index, config in enumerate(configs):
-        tag = row_tag(index, config)
+        tag = row_tag(index, spec["rows"][index])
         row_dir = os.path.join(out, "rows", tag)
         if tag in done:
             metrics["rows"].append(done[tag])
@@ -162,12 +242,12 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
         if verbose:
             print(f"[{name}] row {index + 1}/{len(configs)}: {tag}")
         splits = data_for(config, data_dir)
-        model, loss_fn, history = train_row(config, splits, row_dir, seed, verbose)
+        model, loss_fn, history, extra = train_row(config, splits, row_dir, seed, verbose)
         test = evaluate(model, loss_fn, batched(splits.test, EVAL_BATCH))
         last = history.last
         result = {k: last[k] for k in RESULT_KEYS if k in last}
         result.update(test_accuracy=test["accuracy"], test_loss=test["loss"],
-                      diverged=history.stopped is not None)
+                      diverged=history.stopped is not None, **extra)
         row = {"tag": tag, **{k: v for k, v in config.items()}, **result}
         metrics["rows"].append(row)
         histories.append((tag, history.rows))
@@ -186,8 +266,11 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
 def summary_table(metrics):
     """The metrics rows as a text table."""
     rows = metrics["rows"]
-    columns = [c for c in ("loss", "lambda", "eta", "epochs", "train_cost", "val_accuracy",
-                           "test_accuracy", "selected", "diverged") if c in rows[0]]
+    spec = experiments.get(metrics["experiment"])
+    varying = [k for k in spec["rows"][0] if k not in ("loss", "lambda")]
+    columns = [c for c in ["loss", "lambda", *varying, "train_cost", "val_accuracy",
+                           "test_accuracy", "ensemble_test_accuracy", "selected", "diverged"]
+               if c in rows[0]]
 
     def fmt(value):
         if isinstance(value, float):
@@ -215,11 +298,39 @@ def gradcheck_experiment(name, data_dir=None, seed=0):
     y = y.astype(np.float64)
     results = []
     for setting in check["rows"]:
-        config = {**defaults, **setting}
+        config = {**defaults, **{k: v for k, v in check.items() if k in defaults}, **setting,
+                  "dropout": 0.0}  # no random layers in a gradient check
         keras.utils.set_random_seed(seed)
-        model = linear_classifier(input_dim=x.shape[1], init=config["init"],
-                                  sigma=config["sigma"], lam=config["lambda"], seed=seed,
-                                  dtype="float64")
+        model = build_model(spec["task"], config, seed, input_dim=x.shape[1], dtype="float64")
         loss_fn = get_loss(config["loss"], dtype="float64")
         results.append((setting, gradcheck(model, loss_fn, x, y, h=check["h"])))
     return check["threshold"], results
+
+
+def lr_range_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
+                        eta_min=1e-5, eta_max=1.0, epochs=8, verbose=1):
+    """Learning-rate range test of the first row of an `mlp` experiment.
+
+    Writes `out/lr_range.json` (rows and suggestion) and `out/lr_range.png`.
+    """
+    spec = experiments.get(name)
+    if spec["task"] != "mlp":
+        raise experiments.SettingError(f"{name} has no cyclical learning rate to range-test")
+    config = experiments.resolve(name, overrides, quick)[0]
+    out = out or experiments.run_dir(name + "-lr-range", quick)
+    os.makedirs(out, exist_ok=True)
+    splits = data_for(config, data_dir)
+    keras.utils.set_random_seed(seed)
+    model = build_model("mlp", config, seed)
+    rows, suggestion = lr_range_test(
+        model, get_loss(config["loss"]), training_batches(config, splits, seed),
+        batched(splits.val, EVAL_BATCH), eta_min=eta_min, eta_max=eta_max, epochs=epochs,
+        train_eval=batched(splits.train.take(TRAIN_EVAL_SIZE), EVAL_BATCH),
+        verbose=verbose)
+    _write_json(os.path.join(out, "lr_range.json"),
+                {"experiment": name, "config": config, "seed": seed, "eta_min": eta_min,
+                 "eta_max": eta_max, "epochs": epochs, "suggestion": suggestion,
+                 "rows": rows})
+    plots.plot_lr_range(rows, os.path.join(out, "lr_range.png"), suggestion,
+                        title=f"{name}: learning-rate range test")
+    return suggestion

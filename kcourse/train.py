@@ -123,8 +123,8 @@ def current_learning_rate(optimizer):
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
-def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
-        eval_every=None, steps_per_execution=10, out_dir=None, resume=True,
+def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=None,
+        train_eval=None, eval_every=None, steps_per_execution=10, out_dir=None, resume=True,
         callbacks=None, verbose=1):
     """Train `model` by mini-batch gradient descent on the course's cost.
 
@@ -137,6 +137,8 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
         optimizer: any `keras.optimizers.Optimizer`; its learning rate may be a
             `keras.optimizers.schedules.LearningRateSchedule`.
         epochs: number of passes over `train`.
+        max_steps: alternatively (or in addition), the total number of updates; the
+            last epoch is then cut short (e.g. a whole number of learning-rate cycles).
         train_eval: batched dataset on which the training loss/cost/accuracy are
             measured (default: `train`; `False` to skip them, e.g. when timing).
         eval_every: updates between evaluations (default: once per epoch, at its end).
@@ -151,18 +153,30 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
             run sees other (equally random) epoch orders than an uninterrupted one; with
             a fixed order the resumed run ends with the same weights.
         callbacks: Keras callbacks; they get `on_epoch_end(epoch, logs)` with `loss`,
-            `cost`, `accuracy` and the `val_` ones (as in `model.fit`).
+            `cost`, `accuracy` and the `val_` ones (as in `model.fit`), and
+            `on_train_batch_end` after every compiled chunk of updates (chunks end at
+            every evaluation point, so a callback acting every k updates is exact when
+            k is a multiple of `eval_every`).
         verbose: 1 for a progress bar per epoch, 0 for silence.
 
     Returns:
         A `History`; `history.stopped` says why training stopped early, if it did.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}.")
     steps_per_epoch = int(train.cardinality())
     if steps_per_epoch < 1:
         raise ValueError("The training dataset must have a known, non-zero number of "
                          "batches (batch a finite dataset, e.g. with kcourse.data.batched).")
+    if epochs is None and max_steps is None:
+        raise ValueError("Give the length of training: epochs or max_steps.")
+    if max_steps is not None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps}.")
+        needed = -(-int(max_steps) // steps_per_epoch)
+        epochs = needed if epochs is None else min(epochs, needed)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    total_steps = epochs * steps_per_epoch if max_steps is None else min(
+        int(max_steps), epochs * steps_per_epoch)
     eval_every = int(eval_every or steps_per_epoch)
     if eval_every < 1:
         raise ValueError(f"eval_every must be at least 1, got {eval_every}.")
@@ -212,13 +226,13 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
         callback_list.on_epoch_begin(epoch)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
-        bar = keras.utils.Progbar(steps_per_epoch, verbose=verbose,
-                                  stateful_metrics=["lr"])
+        epoch_steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+        bar = keras.utils.Progbar(epoch_steps, verbose=verbose, stateful_metrics=["lr"])
         iterator = iter(train)
         done = 0
-        while done < steps_per_epoch:
+        while done < epoch_steps:
             to_eval = eval_every - step % eval_every
-            n = min(steps_per_execution, steps_per_epoch - done, to_eval)
+            n = min(steps_per_execution, epoch_steps - done, to_eval)
             loss, cost = train_chunk(iterator, tf.constant(n, tf.int64))
             loss, cost = float(loss), float(cost)
             done, step = done + n, step + n
@@ -232,9 +246,10 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs, train_eval=None,
                 record(epoch + 1, step)
                 callback_list.on_train_end()
                 return history
-            if step % eval_every == 0 and done < steps_per_epoch:
+            callback_list.on_train_batch_end(done - 1, {"loss": loss, "cost": cost})
+            if step % eval_every == 0 and done < epoch_steps:
                 record(epoch + done / steps_per_epoch, step)
-        row = record(epoch + 1, step)
+        row = record(epoch + epoch_steps / steps_per_epoch, step)
         epoch_var.assign(epoch + 1)
         if manager is not None:
             manager.save(checkpoint_number=epoch + 1)

@@ -94,7 +94,7 @@ def test_run_a1_quick_end_to_end_and_resume(real_data_dir, tmp_path):
     history = (out / "history.csv").read_text().splitlines()
     assert history[0].startswith("row,epoch,step") and len(history) == 1 + 2 * 3
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert len(figures) == 10 and any(f.endswith("_templates.png") for f in figures)
+    assert len(figures) == 12 and any(f.endswith("_templates.png") for f in figures)
     assert (out / "rows" / metrics["rows"][0]["tag"] / "model.keras").exists()
 
     saved = out / "rows" / metrics["rows"][1]["tag"] / "model.keras"
@@ -114,3 +114,79 @@ def test_gradcheck_a1_passes_on_real_data(real_data_dir):
     result = kcourse("gradcheck", "a1", "--data-dir", real_data_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" ok") == 8 and "PASSED" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tune", "a1"], "not a search"),
+    (["tune", "a3-3layer"], "a2-lambda, a3-lambda"),
+    (["lr-range", "a1"], "no cyclical learning rate"),
+    (["lr-range", "a2-1cycle", "--eta-min", "0.5", "--eta-max", "0.1"], "--eta-min"),
+    (["run", "a3-3layer", "--set", "hidden=50,x"], "comma-separated integers"),
+    (["run", "a3-3layer", "--set", "dropout=1.5"], "dropout=1.5 must be in [0, 1)"),
+    (["run", "a2-1cycle", "--set", "policy=sine"], "must be triangular"),
+])
+def test_bad_tune_and_lr_range_arguments(args, message):
+    result = kcourse(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_list_settings_parse():
+    assert parse_sets("a3-9layer", ["hidden=40,20", "batch_norm=no"]) == {
+        "hidden": [40, 20], "batch_norm": False}
+    rows = resolve("a3-init")
+    assert {(r["sigma"], r["batch_norm"]) for r in rows} == {
+        (s, bn) for s in (1e-1, 1e-3, 1e-4) for bn in (False, True)}
+    assert all(r["init"] == "gaussian" for r in rows)
+
+
+@pytest.mark.parametrize("name, rows", [("a2-1cycle", 1), ("a3-3layer", 2)])
+def test_run_multilayer_quick_end_to_end(real_data_dir, tmp_path, name, rows):
+    out = tmp_path / name
+    result = kcourse("run", name, "--quick", "--quiet", "--data-dir", real_data_dir,
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["rows"]) == rows
+    for row in metrics["rows"]:
+        assert {"test_accuracy", "val_accuracy", "batch_norm", "hidden", "n_s"} <= set(row)
+        assert 0.15 < row["test_accuracy"] < 0.6
+    if name == "a3-3layer":
+        assert [r["batch_norm"] for r in metrics["rows"]] == [False, True]
+    history = json.loads((out / "rows" / metrics["rows"][0]["tag"] / "checkpoints" /
+                          "history.json").read_text())
+    # 10 evaluations per cycle (n_s = 20 in quick mode: every 4 updates), the start and
+    # the end of every epoch (10 updates of 100 images)
+    total = metrics["rows"][0]["updates"]
+    assert total == 40 * metrics["rows"][0]["cycles"]
+    steps = [h["step"] for h in history]
+    assert steps == sorted(set(range(0, total + 1, 4)) | set(range(10, total, 10)))
+    lr = {h["step"]: h["learning_rate"] for h in history}
+    assert lr[0] == pytest.approx(1e-5) and lr[20] == pytest.approx(0.1)
+    assert lr[10] == pytest.approx(0.05, rel=1e-3) and max(lr.values()) == lr[20]
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {f"{metrics['rows'][0]['tag']}_{k}.png"
+            for k in ("cost", "loss", "accuracy", "learning_rate", "confusion")} <= figures
+
+
+def test_gradcheck_a3_3layer_with_batch_norm_passes(real_data_dir):
+    result = kcourse("gradcheck", "a3-3layer", "--data-dir", real_data_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bn_1/gamma" in result.stdout and "PASSED" in result.stdout
+    assert "FAIL " not in result.stdout
+
+
+def test_tune_and_lr_range_quick(real_data_dir, tmp_path):
+    result = kcourse("tune", "a2-lambda", "--quick", "--quiet", "--data-dir", real_data_dir,
+                     "--out", str(tmp_path / "tune"))
+    assert result.returncode == 0, result.stderr
+    assert "Best lambda" in result.stdout
+    results = json.loads((tmp_path / "tune" / "results.json").read_text())
+    assert len(results["trials"]) == 5 and results["best_test_accuracy"] > 0.15
+    result = kcourse("lr-range", "a2-1cycle", "--quick", "--quiet", "--epochs", "2",
+                     "--data-dir", real_data_dir, "--out", str(tmp_path / "lr"))
+    assert result.returncode == 0, result.stderr
+    assert "Suggested cyclical range" in result.stdout
+    saved = json.loads((tmp_path / "lr" / "lr_range.json").read_text())
+    assert 1e-5 <= saved["suggestion"]["eta_min"] <= saved["suggestion"]["eta_max"] <= 1.0
+    assert (tmp_path / "lr" / "lr_range.png").exists()

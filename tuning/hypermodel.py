@@ -1,0 +1,51 @@
+"""A KerasTuner HyperModel for the course's k-layer networks, trained by kcourse."""
+
+import keras_tuner
+
+from kcourse.runner import build_model, train_mlp
+
+
+class CourseHyperModel(keras_tuner.HyperModel):
+    """Tunes lambda of a k-layer network (`kcourse.models.mlp`) on a log scale.
+
+    `build(hp)` makes the network of `config` with `lambda = 10 ** log_lambda`, where
+    `log_lambda` is a choice among `log_values` (a grid, for `GridSearch`) or a float
+    in `log_range` (for `RandomSearch`). `fit` trains it with the kcourse trainer and
+    the config's cyclical learning rate and returns the final validation accuracy. It
+    passes the tuner's callbacks to the trainer, which calls `set_model`,
+    `on_epoch_end` (with `val_accuracy`) and `on_train_batch_end`, so the tuner saves
+    the best epoch and `tuner.get_best_models()` works.
+
+    Args:
+        config: a resolved row configuration of an `mlp` experiment
+            (`kcourse.experiments.resolve`).
+        log_values: grid of log10(lambda) values, or
+        log_range: `(low, high)` of log10(lambda).
+        seed: seed of the initialisation and the shuffling (the same for every trial,
+            so trials differ only by lambda).
+    """
+
+    def __init__(self, config, log_values=None, log_range=None, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if (log_values is None) == (log_range is None):
+            raise ValueError("Give exactly one of log_values (a grid) and log_range.")
+        self.config = dict(config)
+        self.log_values = None if log_values is None else [float(v) for v in log_values]
+        self.log_range = None if log_range is None else tuple(map(float, log_range))
+        self.seed = seed
+
+    def _config(self, hp):
+        if self.log_values is not None:
+            log_lambda = hp.Choice("log_lambda", self.log_values, ordered=True)
+        else:
+            log_lambda = hp.Float("log_lambda", *self.log_range)
+        return {**self.config, "lambda": 10.0 ** log_lambda}
+
+    def build(self, hp):
+        return build_model("mlp", self._config(hp), self.seed)
+
+    def fit(self, hp, model, splits, callbacks=None, verbose=0, **kwargs):
+        """Train `model` on `splits` (a `kcourse.data.Cifar10Splits`)."""
+        _, _, history, _ = train_mlp(self._config(hp), splits, None, self.seed, verbose,
+                                     callbacks=callbacks, model=model)
+        return {"val_accuracy": history.last["val_accuracy"]}
