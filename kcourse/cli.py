@@ -72,6 +72,9 @@ def cmd_list(args):
 def cmd_run(args):
     from kcourse import experiments
 
+    if "search" in experiments.get(args.experiment):
+        raise experiments.SettingError(f"{args.experiment} is a search: run it with "
+                                       f"`kcourse tune {args.experiment}`")
     overrides = experiments.parse_sets(args.experiment, args.set)
     experiments.resolve(args.experiment, overrides, args.quick)  # validate before TF loads
     from kcourse.runner import run_experiment, summary_table

@@ -38,8 +38,12 @@ def suggest_rates(rows, metric="val_accuracy", rise=0.1, window=3):
 
 
 def lr_range_test(model, loss_fn, train, val, *, eta_min=1e-5, eta_max=1.0, epochs=8,
-                  points=40, train_eval=None, verbose=0):
-    """Train `model` while its learning rate rises linearly from `eta_min` to `eta_max`.
+                  points=40, ramp="exponential", train_eval=None, verbose=0):
+    """Train `model` while its learning rate rises from `eta_min` to `eta_max`.
+
+    Smith raises the rate linearly over a narrow range; over several decades a
+    geometric ramp (`"exponential"`, the default) spreads the evaluations evenly on the
+    log scale the result is read on.
 
     Args:
         model, loss_fn: the model and loss (as for `kcourse.train.fit`).
@@ -47,6 +51,7 @@ def lr_range_test(model, loss_fn, train, val, *, eta_min=1e-5, eta_max=1.0, epoc
         eta_min, eta_max: the range of the rate.
         epochs: length of the test (Smith: a few epochs).
         points: number of evaluations along the way.
+        ramp: `"exponential"` (geometric) or `"linear"`.
         train_eval: batched data for the training loss (default: `train`).
 
     Returns:
@@ -60,7 +65,12 @@ def lr_range_test(model, loss_fn, train, val, *, eta_min=1e-5, eta_max=1.0, epoc
     if not 0 < eta_min < eta_max:
         raise ValueError(f"Need 0 < eta_min < eta_max, got {eta_min} and {eta_max}.")
     steps = epochs * int(train.cardinality())
-    rate = keras.optimizers.schedules.PolynomialDecay(eta_min, steps, eta_max, power=1.0)
+    if ramp == "exponential":
+        rate = keras.optimizers.schedules.ExponentialDecay(eta_min, steps, eta_max / eta_min)
+    elif ramp == "linear":
+        rate = keras.optimizers.schedules.PolynomialDecay(eta_min, steps, eta_max, power=1.0)
+    else:
+        raise ValueError(f"Unknown ramp {ramp!r}: use 'exponential' or 'linear'.")
     history = fit(model, loss_fn, train, val, optimizer=keras.optimizers.SGD(rate),
                   max_steps=steps, eval_every=max(1, steps // points),
                   train_eval=train_eval, verbose=verbose)

@@ -88,7 +88,11 @@ def plot_lr_range(rows, path, suggestion=None, title=None):
     """Loss and accuracy against the learning rate of a range test (log scale)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     lrs = [row["learning_rate"] for row in rows]
-    ax_loss.plot(lrs, [row["train_loss"] for row in rows], label="training")
+    losses = np.array([row["train_loss"] for row in rows], dtype=float)
+    ax_loss.plot(lrs, losses, label="training")
+    finite = losses[np.isfinite(losses)]
+    if finite.size:  # the loss explodes at the end: keep the interesting part in view
+        ax_loss.set_ylim(0.9 * finite.min(), 1.5 * finite[0])
     ax_acc.plot(lrs, [row["val_accuracy"] for row in rows], label="validation")
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xscale("log")

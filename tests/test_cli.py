@@ -118,6 +118,7 @@ def test_gradcheck_a1_passes_on_real_data(real_data_dir):
 
 @pytest.mark.parametrize("args, message", [
     (["tune", "a1"], "not a search"),
+    (["run", "a2-lambda"], "kcourse tune a2-lambda"),
     (["tune", "a3-3layer"], "a2-lambda, a3-lambda"),
     (["lr-range", "a1"], "no cyclical learning rate"),
     (["lr-range", "a2-1cycle", "--eta-min", "0.5", "--eta-max", "0.1"], "--eta-min"),

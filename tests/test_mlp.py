@@ -118,17 +118,22 @@ def test_suggest_rates_finds_the_rise_and_the_peak():
         suggest_rates(rows[:2])
 
 
-def test_lr_range_test_raises_the_rate_linearly():
+@pytest.mark.parametrize("ramp", ["linear", "exponential"])
+def test_lr_range_test_raises_the_rate(ramp):
     x, y = toy_data()
     rows, suggestion = lr_range_test(mlp([16], input_dim=8, seed=0), SoftmaxCrossEntropy(),
                                      batches(x, y, seed=0), batches(x, y), eta_min=1e-4,
-                                     eta_max=0.5, epochs=4, points=20)
-    rates = [row["learning_rate"] for row in rows]
+                                     eta_max=0.5, epochs=4, points=20, ramp=ramp)
+    rates = np.array([row["learning_rate"] for row in rows])
     assert rates[0] == pytest.approx(1e-4, rel=1e-3) and rates[-1] == pytest.approx(0.5)
-    assert np.all(np.diff(rates) > 0)
-    np.testing.assert_allclose(np.diff(rates), np.diff(rates)[0], rtol=1e-3)
+    assert len(rates) == 21 and np.all(np.diff(rates) > 0)
+    steps = np.diff(rates) if ramp == "linear" else np.diff(np.log(rates))
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-3)  # even steps (on a log scale)
     assert 1e-4 <= suggestion["eta_min"] <= suggestion["eta_max"] <= 0.5
-    assert suggestion["peak_val_accuracy"] > 0.6
+    assert suggestion["peak_val_accuracy"] > 0.5  # four classes: chance is 0.25
+    with pytest.raises(ValueError, match="ramp"):
+        lr_range_test(mlp([4], input_dim=8), SoftmaxCrossEntropy(), batches(x, y),
+                      batches(x, y), ramp="cosine")
 
 
 def test_fit_needs_a_length():

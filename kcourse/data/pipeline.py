@@ -105,6 +105,16 @@ def materialize(dataset):
     return _MATERIALIZED[dataset]
 
 
+def in_memory(dataset):
+    """The dataset read once into one tensor per component, as an unbatched dataset
+    over those tensors. It holds a single copy of the data (a `cache()` plus the
+    tensors that shuffling gathers from would hold two)."""
+    tensors = materialize(dataset)
+    result = tf.data.Dataset.from_tensor_slices(tensors)
+    _MATERIALIZED[result] = tensors
+    return result
+
+
 def batched(dataset, batch_size, shuffle_seed=None, augment=None):
     """Batch and prefetch a dataset of (x, y) examples, shuffling every epoch if seeded.
 
@@ -139,7 +149,7 @@ def batched(dataset, batch_size, shuffle_seed=None, augment=None):
 
 @dataclasses.dataclass
 class Cifar10Splits:
-    """Preprocessed CIFAR-10 splits: unbatched, cached `(x, y)` datasets.
+    """Preprocessed CIFAR-10 splits: unbatched, in-memory `(x, y)` datasets.
 
     `x` is a float32 vector of 3072 standardized values, `y` a one-hot float32 vector.
     `mean` and `std` are the training split's statistics (needed to export a model
@@ -185,7 +195,7 @@ def load_cifar10(preset="a1", data_dir=None, tfds_dir=None, limit=None):
                for name, ds in raw.items()}
     mean, std = _stats(vectors["train"])
     standardize = lambda x, y: ((x - mean) / std, y)  # noqa: E731
-    splits = {name: ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    splits = {name: in_memory(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE))
               for name, ds in vectors.items()}
     return Cifar10Splits(preset=preset, mean=mean, std=std, **splits)
 
