@@ -72,11 +72,7 @@ def cmd_list(args):
 def cmd_run(args):
     from kcourse import experiments
 
-    if "search" in experiments.get(args.experiment):
-        raise experiments.SettingError(f"{args.experiment} is a search: run it with "
-                                       f"`kcourse tune {args.experiment}`")
-    overrides = experiments.parse_sets(args.experiment, args.set)
-    experiments.resolve(args.experiment, overrides, args.quick)  # validate before TF loads
+    overrides = _overrides(args, "run")
     from kcourse.runner import run_experiment, summary_table
 
     out = args.out or experiments.run_dir(args.experiment, args.quick)
@@ -90,9 +86,14 @@ def cmd_run(args):
 
 
 def _overrides(args, need):
+    """Check that the experiment suits the command (`need`: run, search or mlp) and
+    parse and validate its --set overrides, all before TensorFlow loads."""
     from kcourse import experiments
 
     spec = experiments.get(args.experiment)
+    if need == "run" and "search" in spec:
+        raise experiments.SettingError(f"{args.experiment} is a search: run it with "
+                                       f"`kcourse tune {args.experiment}`")
     if need == "search" and "search" not in spec:
         searches = [n for n, s in experiments.EXPERIMENTS.items() if "search" in s]
         raise experiments.SettingError(f"{args.experiment} is not a search; use one of "
@@ -101,7 +102,7 @@ def _overrides(args, need):
         raise experiments.SettingError(f"{args.experiment} has no cyclical learning rate; "
                                        "range-test an a2-* or a3-* experiment")
     overrides = experiments.parse_sets(args.experiment, args.set)
-    experiments.resolve(args.experiment, overrides, args.quick)  # validate before TF loads
+    experiments.resolve(args.experiment, overrides, args.quick)
     return overrides
 
 

@@ -109,7 +109,7 @@ def search_table(results):
     lines = ["stage   trial  log10(lambda)     lambda  val_accuracy",
              "------  -----  -------------  ---------  ------------"]
     for t in results["trials"]:
-        mark = "  <- best" if t is results["best"] or t == results["best"] else ""
+        mark = "  <- best" if t == results["best"] else ""
         lines.append(f"{t['stage']:6s}  {t['trial']:>5s}  {t['log_lambda']:13.3f}  "
                      f"{t['lambda']:9.3g}  {t['val_accuracy']:12.4f}{mark}")
     return "\n".join(lines)
