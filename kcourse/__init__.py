@@ -36,8 +36,17 @@ _EXPORTS = {
     "KcourseCifar10": "kcourse.data",
     "linear_classifier": "kcourse.models",
     "run_experiment": "kcourse.runner",
+    "VanillaRNN": "kcourse.layers",
+    "AdaGrad": "kcourse.optimizers",
+    "CharModel": "kcourse.char_model",
+    "fit_chars": "kcourse.char_train",
+    "loss_per_char": "kcourse.char_train",
+    "generate": "kcourse.sampling",
+    "load_text": "kcourse.data.text",
+    "Vocabulary": "kcourse.data.text",
 }
-_COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses")
+_COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.schedules",
+                      "kcourse.optimizers", "kcourse.char_model")
 
 __all__ = sorted(_EXPORTS)
 

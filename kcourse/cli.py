@@ -24,6 +24,9 @@ def _run_options(parser, default_out, fresh=True):
                         help="a shrunken run for smoke tests (never for reported figures)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of every row (repeatable)")
+    parser.add_argument("--text", metavar="PATH",
+                        help="character models (a4, a4-long, char-lstm): train on this "
+                             "UTF-8 text file instead of tiny_shakespeare")
     if fresh:
         parser.add_argument("--fresh", action="store_true",
                             help="delete the run directory first instead of resuming")
@@ -51,6 +54,18 @@ def build_parser():
     lr_range.add_argument("--eta-min", type=float, default=1e-5, help="default 1e-5")
     lr_range.add_argument("--eta-max", type=float, default=1.0, help="default 1")
     lr_range.add_argument("--epochs", type=int, default=8, help="default 8")
+
+    sample = commands.add_parser("sample", help="generate text with a trained character "
+                                                "model (a4, a4-long, char-lstm runs)")
+    sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory of kcourse run")
+    sample.add_argument("--row", type=int, default=0, help="row of the run (default 0)")
+    sample.add_argument("--prompt", default="\n", help="text to continue (default a newline)")
+    sample.add_argument("--length", type=int, default=500, help="characters (default 500)")
+    sample.add_argument("--temperature", type=float, default=1.0,
+                        help="softmax temperature; 0 = greedy (default 1)")
+    sample.add_argument("--top-p", type=float, default=1.0,
+                        help="nucleus sampling mass in (0, 1] (default 1: no cut)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
@@ -102,6 +117,13 @@ def _overrides(args, need):
         raise experiments.SettingError(f"{args.experiment} has no cyclical learning rate; "
                                        "range-test an a2-* or a3-* experiment")
     overrides = experiments.parse_sets(args.experiment, args.set)
+    if getattr(args, "text", None):
+        if spec["task"] != "char":
+            raise experiments.SettingError(f"--text is for character models; "
+                                           f"{args.experiment} trains on CIFAR-10")
+        if not os.path.isfile(args.text):
+            raise experiments.SettingError(f"--text {args.text}: no such file")
+        overrides["text"] = os.path.abspath(args.text)
     experiments.resolve(args.experiment, overrides, args.quick)
     return overrides
 
@@ -153,6 +175,36 @@ def cmd_lr_range(args):
     return 0
 
 
+def cmd_sample(args):
+    import json
+
+    from kcourse.experiments import SettingError
+
+    if args.length < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise SettingError("need --length >= 1, --temperature >= 0 and 0 < --top-p <= 1")
+    try:
+        with open(os.path.join(args.run_dir, "metrics.json")) as f:
+            rows = json.load(f)["rows"]
+        row_dir = os.path.join(args.run_dir, "rows", rows[args.row]["tag"])
+    except (OSError, ValueError, KeyError, IndexError):
+        raise SettingError(f"{args.run_dir} holds no finished run with a row {args.row}; "
+                           "give the directory of `kcourse run a4` (or a4-long, "
+                           "char-lstm)") from None
+    if not os.path.exists(os.path.join(row_dir, "vocab.json")):
+        raise SettingError(f"{row_dir} is not a character model (no vocab.json)")
+    import keras
+
+    import kcourse.char_model  # noqa: F401  (registers CharModel for loading)
+    from kcourse.data.text import Vocabulary
+    from kcourse.sampling import generate
+
+    model = keras.saving.load_model(os.path.join(row_dir, "model.keras"))
+    vocab = Vocabulary.load(os.path.join(row_dir, "vocab.json"))
+    print(args.prompt + generate(model, vocab, args.prompt, args.length, args.temperature,
+                                 args.top_p, args.seed))
+    return 0
+
+
 def cmd_gradcheck(args):
     from kcourse import experiments
 
@@ -184,7 +236,8 @@ def main(argv=None):
 
     try:
         commands = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune,
-                    "lr-range": cmd_lr_range, "gradcheck": cmd_gradcheck}
+                    "lr-range": cmd_lr_range, "gradcheck": cmd_gradcheck,
+                    "sample": cmd_sample}
         return commands[args.command](args)
     except SettingError as error:
         print(f"kcourse: error: {error}", file=sys.stderr)

@@ -29,25 +29,40 @@ def gradcheck(model, loss_fn, x, y, h=1e-6, eps=1e-10, training=True):
     Returns:
         `{variable path: max relative error}` over every trainable variable.
     """
-    not64 = [v.path for v in model.trainable_variables if v.dtype != "float64"]
-    if not64:
-        raise ValueError(f"gradcheck needs a float64 model, but {', '.join(not64)} are "
-                         "not float64: build the model with dtype='float64'.")
     x = tf.convert_to_tensor(x, tf.float64)
     y = tf.convert_to_tensor(y, tf.float64)
+    return check_gradients(
+        lambda: loss_fn(y, model(x, training=training)) + regularization(model, tf.float64),
+        model.trainable_variables, h=h, eps=eps)
 
-    @tf.function
-    def cost():
-        return loss_fn(y, model(x, training=training)) + regularization(model, tf.float64)
 
+def check_gradients(cost, variables, h=1e-6, eps=1e-10):
+    """Compare the tape's gradients of `cost()` with centered finite differences.
+
+    Args:
+        cost: a function of no arguments returning a float64 scalar that depends on
+            `variables` (it is called once per perturbed entry).
+        variables: float64 variables to check, every entry of each.
+        h: the finite-difference step.
+        eps: floor of the relative error's denominator.
+
+    Returns:
+        `{variable path: max relative error}`.
+    """
+    not64 = [v.path for v in variables if v.dtype != "float64"]
+    if not64:
+        raise ValueError(f"gradient checking needs float64, but {', '.join(not64)} are "
+                         "not float64: build the model with dtype='float64'.")
+    cost = tf.function(cost)
     with tf.GradientTape() as tape:
         value = cost()
-    analytic = tape.gradient(value, model.trainable_variables)
+    analytic = tape.gradient(value, variables)
 
     errors = {}
-    for variable, grad in zip(model.trainable_variables, analytic):
+    for variable, grad in zip(variables, analytic):
         if grad is None:
             raise ValueError(f"No gradient reaches {variable.path}.")
+        grad = tf.convert_to_tensor(grad)
         original = np.array(variable.numpy())
         values = original.copy()  # perturbed one entry at a time, in place
         flat = values.reshape(-1)

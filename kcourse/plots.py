@@ -1,5 +1,7 @@
 """Figures of a run, written as PNG files (matplotlib, no display needed)."""
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,6 +10,7 @@ import numpy as np  # noqa: E402
 
 
 def _save(fig, path):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -126,4 +129,20 @@ def plot_search(trials, param, path, title=None):
     ax.set_title(title or f"search over {param}")
     ax.grid(alpha=0.3)
     ax.legend()
+    return _save(fig, path)
+
+
+def plot_char_losses(rows, path, title=None):
+    """A character model's smooth loss (per sequence) and validation loss (nats per
+    character) against the number of updates."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot([r["updates"] for r in rows], [r["smooth_loss"] for r in rows])
+    left.set_ylabel("smooth loss (per sequence)")
+    val = [r for r in rows if "val_loss_per_char" in r]
+    right.plot([r["updates"] for r in val], [r["val_loss_per_char"] for r in val], marker=".")
+    right.set_ylabel("validation loss (nats / char)")
+    for ax in (left, right):
+        ax.set_xlabel("updates")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "character model")
     return _save(fig, path)

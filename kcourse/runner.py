@@ -24,6 +24,7 @@ from kcourse.ensemble import SnapshotEnsemble, ensemble_accuracy
 from kcourse.gradcheck import gradcheck
 from kcourse.losses import get as get_loss
 from kcourse.lr_range import lr_range_test
+from kcourse.char_runner import char_gradcheck, char_row
 from kcourse.models import linear_classifier, mlp
 from kcourse.schedules import CyclicLearningRate
 from kcourse.train import evaluate, fit, predict_scores
@@ -186,6 +187,22 @@ def _figures(out, tag, config, model, history, splits):
                          title=f"test set: {title}")
 
 
+def classifier_row(spec, config, out, tag, row_dir, data_dir, seed, verbose):
+    """Train and evaluate one row of a CIFAR-10 experiment; save its model and figures."""
+    splits = data_for(config, data_dir)
+    model, loss_fn, history, extra = TASKS[spec["task"]](config, splits, row_dir, seed,
+                                                         verbose)
+    test = evaluate(model, loss_fn, batched(splits.test, EVAL_BATCH))
+    last = history.last
+    result = {k: last[k] for k in RESULT_KEYS if k in last}
+    result.update(test_accuracy=test["accuracy"], test_loss=test["loss"],
+                  diverged=history.stopped is not None, **extra)
+    model.save(os.path.join(row_dir, "model.keras"))
+    np.savez(os.path.join(row_dir, "preprocessing.npz"), mean=splits.mean, std=splits.std)
+    _figures(out, tag, config, model, history, splits)
+    return result, history.rows
+
+
 def select_rows(rows, key):
     """Mark, for each loss, the row with the best `key` (validation accuracy)."""
     best = {}
@@ -230,30 +247,22 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
             done = {row["tag"]: row for row in json.load(f)["rows"]}
     metrics = {"experiment": name, "reference": spec["reference"], "rows": []}
     histories = []
-    train_row = TASKS[spec["task"]]
+    run_row = char_row if spec["task"] == "char" else classifier_row
     for index, config in enumerate(configs):
         tag = row_tag(index, spec["rows"][index])
         row_dir = os.path.join(out, "rows", tag)
         if tag in done:
             metrics["rows"].append(done[tag])
             with open(os.path.join(row_dir, "checkpoints", "history.json")) as f:
-                histories.append((tag, json.load(f)))
+                saved = json.load(f)
+            histories.append((tag, saved["rows"] if isinstance(saved, dict) else saved))
             continue
         if verbose:
             print(f"[{name}] row {index + 1}/{len(configs)}: {tag}")
-        splits = data_for(config, data_dir)
-        model, loss_fn, history, extra = train_row(config, splits, row_dir, seed, verbose)
-        test = evaluate(model, loss_fn, batched(splits.test, EVAL_BATCH))
-        last = history.last
-        result = {k: last[k] for k in RESULT_KEYS if k in last}
-        result.update(test_accuracy=test["accuracy"], test_loss=test["loss"],
-                      diverged=history.stopped is not None, **extra)
-        row = {"tag": tag, **{k: v for k, v in config.items()}, **result}
-        metrics["rows"].append(row)
-        histories.append((tag, history.rows))
-        model.save(os.path.join(row_dir, "model.keras"))
-        np.savez(os.path.join(row_dir, "preprocessing.npz"), mean=splits.mean, std=splits.std)
-        _figures(out, tag, config, model, history, splits)
+        result, history_rows = run_row(spec, config, out, tag, row_dir, data_dir, seed,
+                                       verbose)
+        metrics["rows"].append({"tag": tag, **config, **result})
+        histories.append((tag, history_rows))
         _write_json(metrics_path, metrics)
         _write_history(out, histories)
     if spec.get("select"):
@@ -268,8 +277,10 @@ def summary_table(metrics):
     rows = metrics["rows"]
     spec = experiments.get(metrics["experiment"])
     varying = [k for k in spec["rows"][0] if k not in ("loss", "lambda")]
-    columns = [c for c in ["loss", "lambda", *varying, "train_cost", "val_accuracy",
-                           "test_accuracy", "ensemble_test_accuracy", "selected", "diverged"]
+    columns = [c for c in ["loss", "lambda", *varying, "cell", "units", "train_cost",
+                           "val_accuracy", "test_accuracy", "ensemble_test_accuracy",
+                           "smooth_loss", "val_loss_per_char", "test_loss_per_char",
+                           "selected", "diverged"]
                if c in rows[0]]
 
     def fmt(value):
@@ -290,6 +301,8 @@ def gradcheck_experiment(name, data_dir=None, seed=0):
     Returns `(threshold, [(setting, {variable: max relative error}), ...])`.
     """
     spec = experiments.get(name)
+    if spec["task"] == "char":
+        return char_gradcheck(spec, data_dir, seed)
     check = spec["gradcheck"]
     defaults = spec["defaults"]
     splits = load_cifar10(defaults["data"], data_dir=data_dir)  # statistics of the whole split

@@ -3,6 +3,7 @@
 from kcourse.layers.batch_norm import BatchNormalization, batch_norm_train
 from kcourse.layers.dropout import Dropout
 from kcourse.layers.linear import Linear, course_initializer
+from kcourse.layers.vanilla_rnn import VanillaRNN
 
-__all__ = ["BatchNormalization", "Dropout", "Linear", "batch_norm_train",
+__all__ = ["BatchNormalization", "Dropout", "Linear", "VanillaRNN", "batch_norm_train",
            "course_initializer"]
