@@ -17,10 +17,13 @@ state (a warm-up of 200 updates, which includes tracing, is not timed):
 The NumPy twin starts from kcourse's initial weights; the benchmark prints how far its
 weights are from those of kcourse's trainer in float64 after 5 updates (an
 equivalence check).
-With --lstm N it also times N updates of the `char-lstm` experiment's model and
-reports characters/second.
+TensorFlow runs on one thread by default here, as `kcourse run a4` does (--threads; the
+setting is process-wide, so it applies to model.fit too; NumPy is not affected).
+With --lstm N it instead times N updates of the `char-lstm` experiment's model (with
+that experiment's threads setting) and reports characters/second.
 
-Usage: python benchmarks/bench_rnn.py [--data-dir PATH] [--updates N] [--lstm N] [--xla]
+Usage: python benchmarks/bench_rnn.py [--data-dir PATH] [--updates N] [--threads N]
+                                      [--lstm N] [--xla]
 """
 
 import argparse
@@ -35,7 +38,7 @@ import tensorflow as tf
 from kcourse import experiments
 from kcourse.char_model import CharModel
 from kcourse.char_runner import build_char_model, build_optimizer
-from kcourse.char_train import CharTrainer
+from kcourse.char_train import CharTrainer, set_threads
 from kcourse.data.text import load_text
 from kcourse.optimizers import AdaGrad
 
@@ -171,34 +174,42 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("KCOURSE_DATA_DIR"))
     parser.add_argument("--updates", type=int, default=5000, help="timed updates per way")
-    parser.add_argument("--lstm", type=int, default=0, help="also time N char-lstm updates")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="TensorFlow threads, as `kcourse run a4` sets them (default 1; "
+                             "0: TensorFlow's default)")
+    parser.add_argument("--lstm", type=int, default=0,
+                        help="instead: time N updates of the char-lstm model (characters/s)")
     parser.add_argument("--xla", action="store_true", help="also time kcourse with XLA")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.lstm:
+        args.threads = experiments.get("char-lstm")["defaults"]["threads"]
+    set_threads(args.threads)
     texts = load_text(data_dir=args.data_dir)
     ids = texts.vocab.encode(texts.train)
     K = len(texts.vocab)
-    results = {"updates": args.updates, "cpu_count": os.cpu_count()}
-    results["kcourse"], gap = time_kcourse(ids, K, args.updates)
-    print(f"kcourse trainer:        {results['kcourse']:9.0f} updates/s "
-          f"(float64 weights vs the NumPy twin's after {CHECK_UPDATES} updates: max difference "
-          f"{gap:.1e})")
-    results["numpy_twin_weight_gap"] = gap
-    if args.xla:
-        results["kcourse_xla"], _ = time_kcourse(ids, K, args.updates, jit_compile=True)
-        print(f"kcourse trainer, XLA:   {results['kcourse_xla']:9.0f} updates/s")
-    for spe in (1, 100):
-        results[f"model_fit_spe{spe}"] = time_model_fit(ids, K, args.updates, spe)
-        print(f"model.fit (spe={spe:3d}):   {results[f'model_fit_spe{spe}']:9.0f} updates/s")
-    results["numpy"] = time_numpy(ids, K, args.updates)
-    print(f"numpy float64:          {results['numpy']:9.0f} updates/s")
-    print(f"kcourse / model.fit(spe=1): {results['kcourse'] / results['model_fit_spe1']:.2f}x; "
-          f"/ model.fit(spe=100): {results['kcourse'] / results['model_fit_spe100']:.2f}x; "
-          f"/ numpy: {results['kcourse'] / results['numpy']:.2f}x")
+    results = {"updates": args.updates, "threads": args.threads, "cpu_count": os.cpu_count()}
     if args.lstm:
         results["char_lstm_chars_per_second"] = time_lstm(ids, K, args.lstm)
-        print(f"char-lstm training:     {results['char_lstm_chars_per_second']:9.0f} "
-              "characters/s")
+        print(f"char-lstm training: {results['char_lstm_chars_per_second']:.0f} characters/s "
+              f"(TensorFlow threads: {args.threads or 'default'})")
+    else:
+        results["kcourse"], gap = time_kcourse(ids, K, args.updates)
+        print(f"TensorFlow threads: {args.threads or 'default'}")
+        print(f"kcourse trainer:        {results['kcourse']:9.0f} updates/s (float64 weights "
+              f"vs the NumPy twin's after {CHECK_UPDATES} updates: max difference {gap:.1e})")
+        results["numpy_twin_weight_gap"] = gap
+        if args.xla:
+            results["kcourse_xla"], _ = time_kcourse(ids, K, args.updates, jit_compile=True)
+            print(f"kcourse trainer, XLA:   {results['kcourse_xla']:9.0f} updates/s")
+        for spe in (1, 100):
+            results[f"model_fit_spe{spe}"] = time_model_fit(ids, K, args.updates, spe)
+            print(f"model.fit (spe={spe:3d}):   {results[f'model_fit_spe{spe}']:9.0f} updates/s")
+        results["numpy"] = time_numpy(ids, K, args.updates)
+        print(f"numpy float64:          {results['numpy']:9.0f} updates/s")
+        print(f"kcourse / model.fit(spe=1): {results['kcourse'] / results['model_fit_spe1']:.2f}x;"
+              f" / model.fit(spe=100): {results['kcourse'] / results['model_fit_spe100']:.2f}x;"
+              f" / numpy: {results['kcourse'] / results['numpy']:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

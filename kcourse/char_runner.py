@@ -1,8 +1,11 @@
 """One row of a character-level experiment (`task: "char"`), and its gradient check.
 
-DIR/rows/<tag>/ holds vocab.json, model.keras (the final model), samples.txt (the
-samples printed during training), final_sample.txt (from the model with the best
-smooth loss) and the checkpoints; DIR/figures/<tag>_losses.png the loss curves.
+DIR/rows/<tag>/ holds vocab.json, model.keras (the best model: lowest smooth loss as
+the course keeps it, or lowest validation loss, by the setting `select`), samples.txt
+(the samples printed during training), final_sample.txt (1,000 characters of the best
+model) and the checkpoints; DIR/figures/<tag>_losses.png the loss curves. The row's
+`val_loss_per_char` and `test_loss_per_char` are the best model's; the final model's
+validation loss is `final_val_loss_per_char`.
 """
 
 import os
@@ -13,7 +16,7 @@ import tensorflow as tf
 
 from kcourse import plots
 from kcourse.char_model import CharModel
-from kcourse.char_train import fit_chars, loss_per_char, sequence_loss
+from kcourse.char_train import fit_chars, loss_per_char, sequence_loss, set_threads
 from kcourse.data.text import load_text
 from kcourse.gradcheck import check_gradients
 from kcourse.optimizers import AdaGrad
@@ -41,6 +44,9 @@ def build_optimizer(config):
 
 def char_row(spec, config, out, tag, row_dir, data_dir, seed, verbose):
     """Train one character model; return its metrics row and history rows."""
+    if not set_threads(config["threads"]) and verbose:
+        print(f"Note: threads={config['threads']} not applied, TensorFlow is already "
+              "running (it applies when the run is the process's first TensorFlow work).")
     texts = load_text(config["text"], data_dir)
     vocab = texts.vocab
     os.makedirs(row_dir, exist_ok=True)
@@ -55,15 +61,19 @@ def char_row(spec, config, out, tag, row_dir, data_dir, seed, verbose):
                     log_every=config["log_every"], eval_every=config["eval_every"],
                     sample_every=config["sample_every"],
                     sample_length=config["sample_length"],
-                    time_limit=config["minutes"] * 60 or None, out_dir=row_dir, seed=seed,
-                    verbose=verbose)
+                    time_limit=config["minutes"] * 60 or None, select=config["select"],
+                    out_dir=row_dir, seed=seed, verbose=verbose)
     rows, last = run["rows"], run["rows"][-1]
+    if run["best_weights"] is not None:  # the saved and reported model: the best one
+        model.set_weights(run["best_weights"])
     model.save(os.path.join(row_dir, "model.keras"))
     test_text = texts.test[:config["val_chars"] or None]
     chars = last["updates"] * config["seq_length"] * config["batch_size"]
     result = {"updates": last["updates"], "epochs": chars / len(train_ids),
-              "smooth_loss": last["smooth_loss"], "best_smooth_loss": run["best_smooth_loss"],
-              "val_loss_per_char": last["val_loss_per_char"],
+              "smooth_loss": last["smooth_loss"], "final_val_loss_per_char":
+              last["val_loss_per_char"], "best_updates": run["best_updates"],
+              f"best_{config['select']}": run["best_score"],
+              "val_loss_per_char": loss_per_char(model, vocab.encode(val_text)),
               "test_loss_per_char": loss_per_char(model, vocab.encode(test_text)),
               "train_seconds": run["seconds"], "chars_per_second": chars / run["seconds"],
               "updates_per_second": last["updates"] / run["seconds"],
@@ -72,15 +82,14 @@ def char_row(spec, config, out, tag, row_dir, data_dir, seed, verbose):
     with open(os.path.join(row_dir, "samples.txt"), "w", encoding="utf-8") as f:
         for updates, text in run["samples"]:
             f.write(f"--- after {updates} updates ---\n{text}\n\n")
-    if run["best_weights"] is not None:
-        model.set_weights(run["best_weights"])
     sample = generate(model, vocab, "\n", config["final_sample_length"],
                       config["temperature"], config["top_p"], seed)
     with open(os.path.join(row_dir, "final_sample.txt"), "w", encoding="utf-8") as f:
         f.write(sample)
     if verbose:
-        print(f"\n--- {config['final_sample_length']} characters from the model with the "
-              f"best smooth loss ({run['best_smooth_loss']:.2f}) ---\n{sample}\n")
+        print(f"\n--- {config['final_sample_length']} characters from the best model "
+              f"({config['select']} {run['best_score']:.3f} after {run['best_updates']} "
+              f"updates) ---\n{sample}\n")
     plots.plot_char_losses(rows, os.path.join(out, "figures", f"{tag}_losses.png"),
                            title=f"{config['cell']} RNN, {config['units']} units: {tag}")
     return result, rows

@@ -25,6 +25,21 @@ import tensorflow as tf
 from kcourse.sampling import sample_ids
 
 
+def set_threads(threads):
+    """Run TensorFlow ops on `threads` threads (intra- and inter-op; 0 keeps the
+    default). The course's update (batch of one, m=100) is a long chain of tiny ops,
+    faster on one thread than spread over several. Process-wide, and only possible
+    before TensorFlow runs its first op: returns False (and changes nothing) after."""
+    if not threads:
+        return True
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow is already initialised
+        return tf.config.threading.get_intra_op_parallelism_threads() == threads
+    return True
+
+
 def streams_of(ids, batch_size):
     """The ids as (batch_size, length) contiguous streams (the remainder is dropped)."""
     ids = np.asarray(ids, np.int32)
@@ -127,8 +142,8 @@ class CharTrainer(tf.Module):
 
 def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size=1,
               val_ids=None, vocab=None, log_every=100, eval_every=10000, sample_every=10000,
-              sample_length=200, time_limit=None, jit_compile=False, out_dir=None,
-              resume=True, seed=0, verbose=1):
+              sample_length=200, time_limit=None, select="smooth_loss", jit_compile=False,
+              out_dir=None, resume=True, seed=0, verbose=1):
     """Train a character model (`kcourse.CharModel`) through the text in order.
 
     Args:
@@ -147,6 +162,8 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
         log_every: updates per compiled call, and per history row (smooth loss).
         time_limit: optional seconds of training after which to stop (counted across
             resumes).
+        select: which model `best_weights` keeps: the lowest `"smooth_loss"` at a log
+            point (the course), or the lowest `"val_loss"` at an evaluation.
         jit_compile: compile the update loop with XLA (slower for the course's small
             vanilla RNN on CPU: measured 20x, see benchmarks/bench_rnn.py).
         out_dir: checkpoints (at every evaluation and at the end), history and samples
@@ -155,8 +172,8 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
         verbose: 1 for a progress bar and the samples, 0 for silence.
 
     Returns:
-        A dict: `rows` (history), `samples` [(updates, text)], `best_weights` and
-        `best_smooth_loss` (the model with the lowest smooth loss seen at a log point),
+        A dict: `rows` (history), `samples` [(updates, text)], `best_weights`,
+        `best_score` and `best_updates` (the model chosen by `select`),
         `stopped` (why training stopped early, or None) and `seconds`.
     """
     for name, value in (("updates", updates), ("seq_length", seq_length),
@@ -165,8 +182,12 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
         if int(value) < 1:
             raise ValueError(f"{name} must be at least 1, got {value}.")
     trainer = CharTrainer(model, optimizer, train_ids, seq_length, batch_size, jit_compile)
-    result = {"rows": [], "samples": [], "best_weights": None, "best_smooth_loss": math.inf,
-              "stopped": None}
+    if select not in ("smooth_loss", "val_loss"):
+        raise ValueError(f"select must be 'smooth_loss' or 'val_loss', got {select!r}.")
+    if select == "val_loss" and val_ids is None:
+        raise ValueError("select='val_loss' needs val_ids.")
+    result = {"rows": [], "samples": [], "best_weights": None, "best_score": math.inf,
+              "best_updates": 0, "stopped": None}
     manager = None
     if out_dir is not None:
         ckpt_dir = os.path.join(out_dir, "checkpoints")
@@ -182,8 +203,9 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
             result["rows"] = [r for r in saved["rows"] if r["updates"] <= done]
             result["samples"] = [tuple(s) for s in saved["samples"] if s[0] <= done]
             best = np.load(best_path)
-            result["best_weights"] = [best[f"w{i}"] for i in range(len(best.files) - 1)]
-            result["best_smooth_loss"] = float(best["smooth"])
+            result["best_weights"] = [best[f"w{i}"] for i in range(len(best.files) - 2)]
+            result["best_score"] = float(best["score"])
+            result["best_updates"] = int(best["updates"])
             if verbose:
                 print(f"Resumed from {manager.latest_checkpoint} at update {done}.")
 
@@ -195,7 +217,7 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
             json.dump({"rows": result["rows"], "samples": result["samples"]}, f)
         os.replace(state_path + ".tmp", state_path)
         if result["best_weights"] is not None:
-            np.savez(best_path, smooth=result["best_smooth_loss"],
+            np.savez(best_path, score=result["best_score"], updates=result["best_updates"],
                      **{f"w{i}": w for i, w in enumerate(result["best_weights"])})
 
     def show_sample(done):
@@ -225,13 +247,14 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
             print(result["stopped"])
             result["rows"].append(row)
             break
-        if smooth < result["best_smooth_loss"]:
-            result["best_smooth_loss"] = smooth
-            result["best_weights"] = [np.array(w) for w in model.get_weights()]
         out_of_time = time_limit is not None and float(trainer.seconds) >= time_limit
         last = done >= updates or out_of_time
         if val_ids is not None and (done % eval_every == 0 or last):
             row["val_loss_per_char"] = loss_per_char(model, val_ids)
+        score = row.get("val_loss_per_char" if select == "val_loss" else "smooth_loss")
+        if score is not None and score < result["best_score"]:
+            result["best_score"], result["best_updates"] = score, done
+            result["best_weights"] = [np.array(w) for w in model.get_weights()]
         result["rows"].append(row)
         if vocab is not None and done % sample_every == 0:
             show_sample(done)

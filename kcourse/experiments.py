@@ -215,6 +215,9 @@ CHAR_DEFAULTS = {
     "temperature": 1.0,
     "top_p": 1.0,
     "val_chars": 0,          # evaluate on the first ... validation characters (0: all)
+    "select": "smooth_loss",  # the kept model: lowest smooth_loss (course) or val_loss
+    "threads": 1,            # TensorFlow threads (0: its default); the course's batch of
+                             # one runs ~1.5x faster on one thread (benchmarks/bench_rnn.py)
 }
 CHAR_QUICK = {"updates": 300, "eval_every": 100, "sample_every": 100, "sample_length": 40,
               "final_sample_length": 100, "val_chars": 5000}
@@ -251,11 +254,11 @@ EXPERIMENTS.update({
         "reference": "beyond the course: a small GPT on CPU reaches 1.88 nats/char "
                      "validation (nanoGPT's shakespeare_char)",
         "task": "char",
-        "defaults": {**CHAR_DEFAULTS, "cell": "lstm", "units": 512, "layers": 1,
-                     "embedding_dim": 64, "dropout": 0.2, "seq_length": 100,
-                     "batch_size": 64, "optimizer": "adam", "eta": 2e-3, "clip": 1.0,
-                     "clip_mode": "norm", "updates": 1000000, "minutes": 20.0,
-                     "eval_every": 1000, "sample_every": 1000},
+        "defaults": {**CHAR_DEFAULTS, "cell": "lstm", "units": 384, "layers": 2,
+                     "embedding_dim": 64, "dropout": 0.25, "seq_length": 100,
+                     "batch_size": 64, "optimizer": "adam", "eta": 2e-3, "clip": 50.0,
+                     "clip_mode": "norm", "updates": 1000000, "minutes": 20.0, "threads": 0,
+                     "select": "val_loss", "eval_every": 200, "sample_every": 2000},
         "rows": [{}],
         "quick": {**CHAR_QUICK, "units": 32, "batch_size": 8, "seq_length": 25,
                   "minutes": 0.0},
@@ -303,6 +306,8 @@ CHECKS = {
     "temperature": (lambda v: v >= 0, "must be non-negative (0: greedy)"),
     "top_p": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "val_chars": (lambda v: v >= 0, "must be non-negative (0: all)"),
+    "select": (lambda v: v in ("smooth_loss", "val_loss"), "must be smooth_loss or val_loss"),
+    "threads": (lambda v: v >= 0, "must be non-negative (0: TensorFlow's default)"),
 }
 
 

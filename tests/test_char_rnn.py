@@ -260,3 +260,22 @@ def test_bad_model_settings_are_clear():
         CharModel(10, "vanilla", layers=2)
     with pytest.raises(ValueError, match="rho"):
         AdaGrad(0.1, rho=1.5)
+
+
+def test_best_model_by_validation_loss_and_time_limit(tmp_path):
+    vocab = Vocabulary.from_text(TEXT)
+    model = CharModel(len(vocab), "gru", 16, seed=0)
+    model.build()
+    result = fit_chars(model, keras.optimizers.Adam(1e-2), vocab.encode(TEXT), updates=10**6,
+                       seq_length=20, batch_size=4, log_every=10, eval_every=10,
+                       val_ids=vocab.encode(TEXT[:400]), select="val_loss", time_limit=3.0,
+                       verbose=0)
+    assert "Time limit" in result["stopped"] and result["seconds"] >= 3.0
+    val = {r["updates"]: r["val_loss_per_char"] for r in result["rows"]}
+    assert result["best_updates"] == min(val, key=val.get)
+    assert result["best_score"] == min(val.values())
+    model.set_weights(result["best_weights"])
+    assert loss_per_char(model, vocab.encode(TEXT[:400])) == pytest.approx(
+        result["best_score"], rel=1e-5)
+    with pytest.raises(ValueError, match="needs val_ids"):
+        fit_chars(model, AdaGrad(0.1), vocab.encode(TEXT), updates=5, select="val_loss")

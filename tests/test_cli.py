@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kcourse import experiments
@@ -191,3 +192,75 @@ def test_tune_and_lr_range_quick(real_data_dir, tmp_path):
     saved = json.loads((tmp_path / "lr" / "lr_range.json").read_text())
     assert 1e-5 <= saved["suggestion"]["eta_min"] <= saved["suggestion"]["eta_max"] <= 1.0
     assert (tmp_path / "lr" / "lr_range.png").exists()
+
+
+@pytest.fixture
+def shakespeare_dir():
+    from conftest import shared_data_dir
+
+    path = shared_data_dir()
+    if path is None or not os.path.isfile(os.path.join(path, "input.txt")):
+        pytest.skip("tiny_shakespeare's input.txt not found: set KCOURSE_DATA_DIR or put "
+                    "shared/data beside the repository")
+    return path
+
+
+@pytest.mark.parametrize("name", ["a4", "char-lstm"])
+def test_char_models_quick_end_to_end(shakespeare_dir, tmp_path, name):
+    out = tmp_path / name
+    result = kcourse("run", name, "--quick", "--quiet", "--data-dir", shakespeare_dir,
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads((out / "metrics.json").read_text())["rows"]
+    assert row["updates"] == 300 and row["vocab_size"] == 66
+    assert np.log(66) > row["val_loss_per_char"] > 1.5  # learnt something, not much
+    assert row["smooth_loss"] < 25 * np.log(66)
+    row_dir = out / "rows" / row["tag"]
+    assert {"model.keras", "vocab.json", "samples.txt", "final_sample.txt"} <= \
+        {p.name for p in row_dir.iterdir()}
+    assert len((row_dir / "final_sample.txt").read_text(encoding="utf-8")) == 100
+    assert (out / "figures" / f"{row['tag']}_losses.png").exists()
+    history = json.loads((row_dir / "checkpoints" / "history.json").read_text())
+    assert [r["updates"] for r in history["rows"]] == [100, 200, 300]
+    assert all("val_loss_per_char" in r for r in history["rows"])
+    sample = kcourse("sample", str(out), "--prompt", "ROMEO:", "--length", "50",
+                     "--seed", "3")
+    again = kcourse("sample", str(out), "--prompt", "ROMEO:", "--length", "50",
+                    "--seed", "3")
+    assert sample.returncode == 0, sample.stderr
+    assert sample.stdout == again.stdout and sample.stdout.startswith("ROMEO:")
+    assert len(sample.stdout) == len("ROMEO:") + 50 + 1
+
+
+def test_gradcheck_a4_passes_on_real_text(shakespeare_dir):
+    result = kcourse("gradcheck", "a4", "--data-dir", shakespeare_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in "UWbVc":
+        assert f"rnn/{name} " in result.stdout
+    assert "PASSED" in result.stdout and "FAIL " not in result.stdout
+
+
+def test_char_model_on_a_users_text_file(tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text("It was the best of times, it was the worst of times.\n" * 100,
+                    encoding="utf-8")
+    result = kcourse("run", "a4", "--quick", "--quiet", "--text", str(book), "--set",
+                     "updates=200", "--set", "units=20", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads((tmp_path / "run" / "metrics.json").read_text())["rows"]
+    assert row["text"] == str(book) and row["vocab_size"] == len(set(book.read_text())) + 1
+    assert row["val_loss_per_char"] < 2.0  # a repeated sentence is easy
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "a1", "--text", "book.txt"], "--text is for character models"),
+    (["run", "a4", "--text", "no/such/book.txt"], "no such file"),
+    (["run", "a4", "--set", "top_p=0"], "top_p=0.0 must be in (0, 1]"),
+    (["run", "a4", "--set", "cell=transformer"], "must be vanilla, lstm or gru"),
+    (["sample", "no/such/run"], "holds no finished run"),
+    (["sample", "runs", "--length", "0"], "--length >= 1"),
+])
+def test_bad_char_arguments(args, message):
+    result = kcourse(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -83,8 +83,8 @@ class VanillaRNN(keras.layers.Layer):
             h = ops.zeros((ops.shape(ids)[0], self.units), dtype=self.compute_dtype)
         if ids.shape[1] is not None:  # unrolled: the course's sequences are short (25)
             hidden = []
-            for t in range(ids.shape[1]):
-                h = ops.tanh(inputs[:, t] + ops.matmul(h, self.W))
+            for x_t in ops.unstack(inputs, axis=1):  # one op (and one in the backward)
+                h = ops.tanh(x_t + ops.matmul(h, self.W))
                 hidden.append(h)
             hidden = ops.stack(hidden, axis=1)
         else:  # a loop over an unknown number of steps (e.g. a prompt in a served graph)
