@@ -230,6 +230,7 @@ def test_the_course_chunking_wraps_to_a_new_epoch_with_a_zero_state():
     trainer = result["trainer"]
     assert [r["epoch"] for r in result["rows"]] == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
     assert int(trainer.position) == 50
+    assert trainer.run.experimental_get_tracing_count() == 1  # 10 calls, one trace
 
 
 def test_loss_per_char_equals_the_mean_cross_entropy():
