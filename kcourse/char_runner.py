@@ -51,13 +51,14 @@ def char_row(spec, config, out, tag, row_dir, data_dir, seed, verbose):
     vocab = texts.vocab
     os.makedirs(row_dir, exist_ok=True)
     vocab.save(os.path.join(row_dir, "vocab.json"))
-    val_text = texts.validation[:config["val_chars"] or None]
+    val_ids = vocab.encode(texts.validation[:config["val_chars"] or None])
+    test_ids = vocab.encode(texts.test[:config["val_chars"] or None])
     keras.utils.set_random_seed(seed)
     model = build_char_model(config, len(vocab), seed)
     train_ids = vocab.encode(texts.train)
     run = fit_chars(model, build_optimizer(config), train_ids, updates=config["updates"],
                     seq_length=config["seq_length"], batch_size=config["batch_size"],
-                    val_ids=vocab.encode(val_text), vocab=vocab,
+                    val_ids=val_ids, vocab=vocab,
                     log_every=config["log_every"], eval_every=config["eval_every"],
                     sample_every=config["sample_every"],
                     sample_length=config["sample_length"],
@@ -67,18 +68,18 @@ def char_row(spec, config, out, tag, row_dir, data_dir, seed, verbose):
     if run["best_weights"] is not None:  # the saved and reported model: the best one
         model.set_weights(run["best_weights"])
     model.save(os.path.join(row_dir, "model.keras"))
-    test_text = texts.test[:config["val_chars"] or None]
     chars = last["updates"] * config["seq_length"] * config["batch_size"]
     result = {"updates": last["updates"], "epochs": chars / len(train_ids),
               "smooth_loss": last["smooth_loss"], "final_val_loss_per_char":
               last["val_loss_per_char"], "best_updates": run["best_updates"],
               f"best_{config['select']}": run["best_score"],
-              "val_loss_per_char": loss_per_char(model, vocab.encode(val_text)),
-              "test_loss_per_char": loss_per_char(model, vocab.encode(test_text)),
+              "val_loss_per_char": (last["val_loss_per_char"]
+                                    if run["best_updates"] == last["updates"]
+                                    else loss_per_char(model, val_ids)),
+              "test_loss_per_char": loss_per_char(model, test_ids),
               "train_seconds": run["seconds"], "chars_per_second": chars / run["seconds"],
               "updates_per_second": last["updates"] / run["seconds"],
-              "vocab_size": len(vocab), "diverged": run["stopped"] is not None
-              and "loss became" in run["stopped"]}
+              "vocab_size": len(vocab), "diverged": run["diverged"]}
     with open(os.path.join(row_dir, "samples.txt"), "w", encoding="utf-8") as f:
         for updates, text in run["samples"]:
             f.write(f"--- after {updates} updates ---\n{text}\n\n")

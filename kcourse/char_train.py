@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kcourse.sampling import sample_ids
+from kcourse.sampling import compiled, compiled_sampler
 
 
 def set_threads(threads):
@@ -65,11 +65,12 @@ def loss_per_char(model, ids, streams=16, window=100):
     """
     data = streams_of(ids, streams)
 
-    @tf.function(reduce_retracing=True)
     def window_loss(x, y, states):
         logits, states = model(x, states, training=False)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32))
         return tf.reduce_sum(tf.cast(ce, tf.float64)), states
+
+    window_loss = compiled(model, "window_loss", window_loss)
 
     total, count = 0.0, 0
     states = model.zero_states(streams)
@@ -136,8 +137,8 @@ class CharTrainer(tf.Module):
         """Ids sampled from the state of stream 0, starting with its next input
         character (the course's synthesis during training)."""
         first = self.data[:1, self.position.numpy() % self.data.shape[1]]
-        return sample_ids(self.model, first, [s[:1] for s in self.states], length,
-                          temperature, top_p, seed).numpy()[0]
+        return compiled_sampler(self.model)(first, [s[:1] for s in self.states], length,
+                                            temperature, top_p, seed).numpy()[0]
 
 
 def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size=1,
@@ -174,7 +175,8 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
     Returns:
         A dict: `rows` (history), `samples` [(updates, text)], `best_weights`,
         `best_score` and `best_updates` (the model chosen by `select`),
-        `stopped` (why training stopped early, or None) and `seconds`.
+        `stopped` (why training stopped early, or None), `diverged` (whether the
+        loss became NaN or infinite) and `seconds`.
     """
     for name, value in (("updates", updates), ("seq_length", seq_length),
                         ("batch_size", batch_size), ("log_every", log_every),
@@ -187,7 +189,7 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
     if select == "val_loss" and val_ids is None:
         raise ValueError("select='val_loss' needs val_ids.")
     result = {"rows": [], "samples": [], "best_weights": None, "best_score": math.inf,
-              "best_updates": 0, "stopped": None}
+              "best_updates": 0, "stopped": None, "diverged": False}
     manager = None
     if out_dir is not None:
         ckpt_dir = os.path.join(out_dir, "checkpoints")
@@ -242,6 +244,7 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
         row = {"updates": done, "epoch": int(trainer.epoch), "loss": loss,
                "smooth_loss": smooth, "seconds": float(trainer.seconds)}
         if not (math.isfinite(loss) and math.isfinite(smooth)):
+            result["diverged"] = True
             result["stopped"] = (f"Training stopped at update {done}: the loss became "
                                  f"{loss}. Lower the learning rate or clip the gradients.")
             print(result["stopped"])

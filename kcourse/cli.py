@@ -85,19 +85,25 @@ def cmd_list(args):
 
 
 def cmd_run(args):
-    from kcourse import experiments
-
-    overrides = _overrides(args, "run")
+    options = _run_options_of(args, "run")
     from kcourse.runner import run_experiment, summary_table
 
-    out = args.out or experiments.run_dir(args.experiment, args.quick)
-    metrics = run_experiment(args.experiment, out=out, data_dir=args.data_dir,
-                             seed=args.seed, quick=args.quick, overrides=overrides,
-                             fresh=args.fresh, verbose=0 if args.quiet else 1)
+    out = options["out"]
+    metrics = run_experiment(args.experiment, **options)
     print(f"\n{args.experiment}: {metrics['reference']}")
     print(summary_table(metrics))
     print(f"\nRun directory: {out}")
     return 0
+
+
+def _run_options_of(args, need):
+    """The keyword arguments of a run or a search from the command line, checked."""
+    from kcourse import experiments
+
+    overrides = _overrides(args, need)
+    return {"out": args.out or experiments.run_dir(args.experiment, args.quick),
+            "data_dir": args.data_dir, "seed": args.seed, "quick": args.quick,
+            "overrides": overrides, "fresh": args.fresh, "verbose": 0 if args.quiet else 1}
 
 
 def _overrides(args, need):
@@ -129,15 +135,11 @@ def _overrides(args, need):
 
 
 def cmd_tune(args):
-    from kcourse import experiments
-
-    overrides = _overrides(args, "search")
+    options = _run_options_of(args, "search")
     from tuning.search import coarse_to_fine, search_table
 
-    out = args.out or experiments.run_dir(args.experiment, args.quick)
-    results = coarse_to_fine(args.experiment, out=out, data_dir=args.data_dir,
-                             seed=args.seed, quick=args.quick, overrides=overrides,
-                             fresh=args.fresh, verbose=0 if args.quiet else 1)
+    out = options["out"]
+    results = coarse_to_fine(args.experiment, **options)
     print(f"\n{args.experiment}: {results['reference']}")
     print(search_table(results))
     best = results["best"]

@@ -19,12 +19,12 @@ import keras
 import numpy as np
 
 from kcourse import experiments, plots
+from kcourse.char_runner import char_gradcheck, char_row
 from kcourse.data import batched, chain, load_cifar10, random_flip, random_shift
 from kcourse.ensemble import SnapshotEnsemble, ensemble_accuracy
 from kcourse.gradcheck import gradcheck
 from kcourse.losses import get as get_loss
 from kcourse.lr_range import lr_range_test
-from kcourse.char_runner import char_gradcheck, char_row
 from kcourse.models import linear_classifier, mlp
 from kcourse.schedules import CyclicLearningRate
 from kcourse.train import evaluate, fit, predict_scores

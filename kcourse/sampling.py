@@ -69,14 +69,28 @@ def generate(model, vocab, prompt="\n", length=200, temperature=1.0, top_p=1.0, 
     states = model.zero_states(1)
     if ids.shape[1] > 1:
         _, states = model(ids[:, :-1], states, training=False)
-    out = _compiled_sampler(model)(ids[:, -1], states, length, temperature, top_p, seed)
+    out = compiled_sampler(model)(ids[:, -1], states, length, temperature, top_p, seed)
     return vocab.decode(out.numpy()[0])
 
 
-def _compiled_sampler(model):
-    if not hasattr(model, "_kcourse_sampler"):
-        model._kcourse_sampler = tf.function(
-            lambda first, states, length, temperature, top_p, seed: sample_ids(
-                model, first, states, length, temperature, top_p, seed),
-            reduce_retracing=True)
-    return model._kcourse_sampler
+def compiled(model, name, fn):
+    """`tf.function(fn)`, made once per model and kept on it (so that repeated calls,
+    e.g. an evaluation every 10,000 updates, reuse one trace)."""
+    cache = model.__dict__.setdefault("_kcourse_functions", {})
+    if name not in cache:
+        cache[name] = tf.function(fn, reduce_retracing=True)
+    return cache[name]
+
+
+def compiled_sampler(model):
+    """`sample_ids` for `model`, compiled; length, temperature, top_p and seed are passed
+    as tensors, so a new value does not trace again."""
+    run = compiled(model, "sample", lambda first, states, length, temperature, top_p, seed:
+                   sample_ids(model, first, states, length, temperature, top_p, seed))
+
+    def sampler(first, states, length, temperature=1.0, top_p=1.0, seed=0):
+        return run(first, states, tf.constant(length, tf.int32),
+                   tf.constant(temperature, tf.float32), tf.constant(top_p, tf.float32),
+                   tf.constant(seed, tf.int64))
+
+    return sampler

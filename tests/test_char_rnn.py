@@ -163,6 +163,8 @@ def test_sampling_is_seeded_greedy_at_temperature_zero():
     a = generate(model, vocab, "First", 60, seed=3)
     assert a == generate(model, vocab, "First", 60, seed=3)
     assert a != generate(model, vocab, "First", 60, seed=4)
+    generate(model, vocab, "First", 25, temperature=0.5, top_p=0.9, seed=5)
+    assert model.__dict__["_kcourse_functions"]["sample"].experimental_get_tracing_count() == 1
     greedy = generate(model, vocab, "First", 20, temperature=0.0)
     # greedy by hand: feed the argmax back
     ids = vocab.encode("First")[None]
@@ -241,6 +243,9 @@ def test_loss_per_char_equals_the_mean_cross_entropy():
     logits, _ = model(ids[None, :-1])
     want = float(sequence_loss(logits, ids[None, 1:])) / 300
     assert loss_per_char(model, ids, streams=1, window=70) == pytest.approx(want, rel=1e-5)
+    loss_per_char(model, ids, streams=1, window=70)  # again: no new trace
+    # one trace for the 70-character windows, one for the last, shorter one
+    assert model.__dict__["_kcourse_functions"]["window_loss"].experimental_get_tracing_count() == 2
 
 
 @pytest.mark.parametrize("cell", ["vanilla", "lstm", "gru"])
