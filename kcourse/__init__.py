@@ -44,6 +44,7 @@ _EXPORTS = {
     "generate": "kcourse.sampling",
     "load_text": "kcourse.data.text",
     "Vocabulary": "kcourse.data.text",
+    "export": "kcourse.serving",
 }
 _COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.schedules",
                       "kcourse.optimizers", "kcourse.char_model")

@@ -58,7 +58,7 @@ def build_parser():
     sample = commands.add_parser("sample", help="generate text with a trained character "
                                                 "model (a4, a4-long, char-lstm runs)")
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory of kcourse run")
-    sample.add_argument("--row", type=int, default=0, help="row of the run (default 0)")
+    sample.add_argument("--row", type=int, help="row of the run (default: the best)")
     sample.add_argument("--prompt", default="\n", help="text to continue (default a newline)")
     sample.add_argument("--length", type=int, default=500, help="characters (default 500)")
     sample.add_argument("--temperature", type=float, default=1.0,
@@ -66,6 +66,18 @@ def build_parser():
     sample.add_argument("--top-p", type=float, default=1.0,
                         help="nucleus sampling mass in (0, 1] (default 1: no cut)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    export = commands.add_parser(
+        "export", help="export a trained model for serving: a SavedModel in TensorFlow "
+                       "Serving's layout OUT_DIR/<experiment>/<version>/, or ONNX")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="run directory of kcourse run")
+    export.add_argument("out_dir", metavar="OUT_DIR", help="model base directory")
+    export.add_argument("--version", type=int, help="version number (default: the next)")
+    export.add_argument("--row", type=int, help="row of the run (default: the best)")
+    export.add_argument("--name", help="model name (default: the experiment's)")
+    export.add_argument("--format", choices=("saved_model", "onnx"), default="saved_model",
+                        help="saved_model (default) or onnx (image classifiers; needs "
+                             "kcourse[onnx])")
 
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
@@ -178,32 +190,35 @@ def cmd_lr_range(args):
 
 
 def cmd_sample(args):
-    import json
-
     from kcourse.experiments import SettingError
 
     if args.length < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
         raise SettingError("need --length >= 1, --temperature >= 0 and 0 < --top-p <= 1")
-    try:
-        with open(os.path.join(args.run_dir, "metrics.json")) as f:
-            rows = json.load(f)["rows"]
-        row_dir = os.path.join(args.run_dir, "rows", rows[args.row]["tag"])
-    except (OSError, ValueError, KeyError, IndexError):
-        raise SettingError(f"{args.run_dir} holds no finished run with a row {args.row}; "
-                           "give the directory of `kcourse run a4` (or a4-long, "
-                           "char-lstm)") from None
-    if not os.path.exists(os.path.join(row_dir, "vocab.json")):
-        raise SettingError(f"{row_dir} is not a character model (no vocab.json)")
-    import keras
-
-    import kcourse.char_model  # noqa: F401  (registers CharModel for loading)
     from kcourse.data.text import Vocabulary
-    from kcourse.sampling import generate
+    from kcourse.sampling import MAX_LENGTH, generate
+    from kcourse.serving import load_row_model, run_row
 
-    model = keras.saving.load_model(os.path.join(row_dir, "model.keras"))
+    if args.length > MAX_LENGTH:
+        raise SettingError(f"--length is at most {MAX_LENGTH}")
+    _, row_dir = run_row(args.run_dir, args.row)
+    if not os.path.exists(os.path.join(row_dir, "vocab.json")):
+        raise SettingError(f"{row_dir} is not a character model (no vocab.json); give the "
+                           "directory of `kcourse run a4` (or a4-long, char-lstm)")
+    model = load_row_model(row_dir)
     vocab = Vocabulary.load(os.path.join(row_dir, "vocab.json"))
     print(args.prompt + generate(model, vocab, args.prompt, args.length, args.temperature,
                                  args.top_p, args.seed))
+    return 0
+
+
+def cmd_export(args):
+    from kcourse.serving import export
+
+    path = export(args.run_dir, args.out_dir, args.version, args.row, args.format,
+                  args.name)
+    print(f"Exported to {path}")
+    if args.format == "saved_model":
+        print(f"Inspect: saved_model_cli show --dir {path} --all")
     return 0
 
 
@@ -239,7 +254,7 @@ def main(argv=None):
     try:
         commands = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune,
                     "lr-range": cmd_lr_range, "gradcheck": cmd_gradcheck,
-                    "sample": cmd_sample}
+                    "sample": cmd_sample, "export": cmd_export}
         return commands[args.command](args)
     except SettingError as error:
         print(f"kcourse: error: {error}", file=sys.stderr)

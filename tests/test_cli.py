@@ -230,6 +230,17 @@ def test_char_models_quick_end_to_end(shakespeare_dir, tmp_path, name):
     assert sample.returncode == 0, sample.stderr
     assert sample.stdout == again.stdout and sample.stdout.startswith("ROMEO:")
     assert len(sample.stdout) == len("ROMEO:") + 50 + 1
+    # exported, its `generate` signature writes the same text without kcourse
+    exported = kcourse("export", str(out), str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    (tmp_path / "calls.json").write_text(json.dumps(
+        [{"prompt": "ROMEO:", "length": 50, "temperature": 1.0, "seed": 3}]))
+    served = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "serve_without_kcourse.py"), "generate",
+         str(tmp_path / "export" / name / "1"), str(tmp_path / "calls.json"),
+         str(tmp_path / "texts.json")], capture_output=True, text=True, timeout=600)
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert json.loads((tmp_path / "texts.json").read_text()) == [sample.stdout[6:-1]]
 
 
 def test_gradcheck_a4_passes_on_real_text(shakespeare_dir):
@@ -259,6 +270,7 @@ def test_char_model_on_a_users_text_file(tmp_path):
     (["run", "a4", "--set", "cell=transformer"], "must be vanilla, lstm or gru"),
     (["sample", "no/such/run"], "holds no finished run"),
     (["sample", "runs", "--length", "0"], "--length >= 1"),
+    (["export", "no/such/run", "out"], "holds no finished run"),
 ])
 def test_bad_char_arguments(args, message):
     result = kcourse(*args)
