@@ -1,0 +1,112 @@
+"""Serving speed: an exported classifier (SavedModel, and ONNX) vs the Keras model.
+
+One process exports a run's classifier (`kcourse.export`, into a temporary directory),
+loads it back with `tf.saved_model.load` as a server would, and times, on CIFAR-10
+test images (random pixels when the data is absent):
+
+  savedmodel     serving_default on raw uint8 images (standardisation in the graph)
+  keras predict  model.predict on the standardised vectors, as a Keras user serves
+  keras call     model(x, training=False) on the same vectors (no predict loop)
+  onnx           onnxruntime on the converted serving_default (if tf2onnx is installed)
+
+Latency: `--calls` single-image requests, one after another, after a warm-up of 20;
+p50 and p99 in milliseconds. Throughput: `--batches` requests of 256 images; images
+per second. The Keras ways get their inputs already standardised, so they do less
+work than the SavedModel.
+
+Usage: python benchmarks/bench_serving.py RUN_DIR [--row N] [--calls 500]
+                                                  [--batches 40] [--json PATH]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from kcourse.serving import export, load_row_model, run_row
+
+
+def test_images(n, data_dir):
+    """The first `n` CIFAR-10 test images (uint8), random pixels if the data is absent."""
+    from kcourse.data import cifar10_builder
+
+    try:
+        ds = cifar10_builder(data_dir).as_dataset(split=f"test_batch[:{n}]",
+                                                  as_supervised=True, shuffle_files=False)
+        return next(iter(ds.batch(n).as_numpy_iterator()))[0], "CIFAR-10 test images"
+    except Exception as error:  # noqa: BLE001 (any reason: say it, use random pixels)
+        print(f"No CIFAR-10 ({error.__class__.__name__}); random pixels instead.")
+        return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), np.uint8), "random"
+
+
+def timings(fn, inputs, calls, warmup=20):
+    """Seconds of each call of `fn(inputs[i % len])`, after `warmup` untimed calls."""
+    for i in range(warmup):
+        fn(inputs[i % len(inputs)])
+    seconds = []
+    for i in range(calls):
+        start = time.perf_counter()
+        fn(inputs[i % len(inputs)])
+        seconds.append(time.perf_counter() - start)
+    return np.array(seconds)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--row", type=int)
+    parser.add_argument("--data-dir", default=os.environ.get("KCOURSE_DATA_DIR"))
+    parser.add_argument("--calls", type=int, default=500, help="batch-1 requests timed")
+    parser.add_argument("--batches", type=int, default=40, help="batch-256 requests timed")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    info, row_dir = run_row(args.run_dir, args.row)
+    model = load_row_model(row_dir)
+    stats = np.load(os.path.join(row_dir, "preprocessing.npz"))
+    images, source = test_images(2560, args.data_dir)
+    features = ((images.reshape(len(images), -1).astype(np.float32) / 255.0 - stats["mean"])
+                / stats["std"]).astype(np.float32)
+    out = tempfile.mkdtemp(prefix="kcourse-bench-serving-")
+    served = tf.saved_model.load(export(args.run_dir, out, row=args.row)) \
+        .signatures["serving_default"]
+    ways = {
+        "savedmodel": (lambda x: served(images=tf.constant(x)), images),
+        "keras predict": (lambda x: model.predict(x, verbose=0), features),
+        "keras call": (lambda x: model(x, training=False), features),
+    }
+    try:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            os.path.join(export(args.run_dir, out, row=args.row, format="onnx"),
+                         "model.onnx"), providers=["CPUExecutionProvider"])
+        ways["onnx"] = (lambda x: session.run(None, {"images": x}), images)
+    except Exception as error:  # noqa: BLE001
+        print(f"ONNX skipped: {error}")
+
+    results = {"run_dir": args.run_dir, "row": info["tag"], "inputs": source,
+               "threads": os.cpu_count(), "ways": {}}
+    print(f"{info['experiment']} row {info['tag']}, {source}, {os.cpu_count()} CPUs")
+    print(f"{'way':14s} {'p50 ms':>8s} {'p99 ms':>8s} {'batch-256 images/s':>20s}")
+    for name, (fn, inputs) in ways.items():
+        single = timings(fn, [inputs[i:i + 1] for i in range(len(inputs))], args.calls)
+        batched = timings(fn, [inputs[i:i + 256] for i in range(0, len(inputs), 256)],
+                          args.batches, warmup=3)
+        row = {"p50_ms": 1e3 * float(np.percentile(single, 50)),
+               "p99_ms": 1e3 * float(np.percentile(single, 99)),
+               "images_per_second": 256 / float(np.median(batched))}
+        results["ways"][name] = row
+        print(f"{name:14s} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f} "
+              f"{row['images_per_second']:20,.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
