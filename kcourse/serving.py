@@ -56,7 +56,8 @@ def run_row(run_dir, row=None):
         with open(os.path.join(run_dir, "metrics.json")) as f:
             metrics = json.load(f)
         rows = metrics["rows"]
-    except (OSError, ValueError, KeyError):
+        rows[0]
+    except (OSError, ValueError, KeyError, IndexError):
         raise SettingError(f"{run_dir} holds no finished run (no metrics.json); give the "
                            "--out directory of a `kcourse run`") from None
     if row is None:
