@@ -20,6 +20,7 @@ Models (--model):
            process at the end of the kcourse run (data, TensorFlow and training).
 
 Usage: python benchmarks/bench_train.py [--model linear|mlp-bn] [--data-dir PATH] [--epochs N]
+                                        [--threads N] [--steps-per-execution N]
 """
 
 import argparse
@@ -131,8 +132,17 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=os.environ.get("KCOURSE_DATA_DIR"))
     parser.add_argument("--epochs", type=int, help="epochs timed after one warm-up "
                                                    "(default 5 for linear, 2 for mlp-bn)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads, process-wide: kcourse and model.fit "
+                             "(0: TensorFlow's default; NumPy is not affected)")
+    parser.add_argument("--steps-per-execution", type=int, default=10,
+                        help="updates per compiled call of the kcourse trainer (default 10)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+
+    from kcourse.char_train import set_threads
+
+    set_threads(args.threads)  # before TensorFlow's first op
 
     from kcourse.data import DataNotFoundError, batched, load_cifar10
     from kcourse.losses import SoftmaxCrossEntropy
@@ -165,7 +175,7 @@ def main(argv=None):
     timer = EpochTimer()
     fit(build(), SoftmaxCrossEntropy(), train, train_eval=False,
         optimizer=keras.optimizers.SGD(eta(0) if linear else eta), epochs=epochs,
-        callbacks=[timer], verbose=0)
+        steps_per_execution=args.steps_per_execution, callbacks=[timer], verbose=0)
     results["kcourse"] = n / np.median(timer.times[1:])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
@@ -196,7 +206,8 @@ def main(argv=None):
     base = results["kcourse"]
     title = "Linear classifier" if linear else "3-layer net [50, 50] with batch norm"
     print(f"{title}, one epoch on {n} CIFAR-10 images, batch {batch} "
-          f"(median of {timed} epochs after a warm-up)")
+          f"(median of {timed} epochs after a warm-up), TensorFlow threads: "
+          f"{args.threads or 'default'}, kcourse steps per call: {args.steps_per_execution}")
     print(f"{'method':42s} {'images/s':>12s} {'kcourse / method':>18s}")
     for name, speed in results.items():
         print(f"{name:42s} {speed:12,.0f} {base / speed:18.2f}")
