@@ -4,7 +4,8 @@ One process trains the same network three ways and reports images/second of one
 epoch in steady state (the median over the timed epochs; the first epoch, which
 includes tracing, is not timed):
 
-  kcourse    kcourse.train.fit (GradientTape inside tf.function)
+  kcourse    kcourse.train.fit (GradientTape inside tf.function, 100 updates per call,
+             batches gathered in the graph from one permutation per epoch)
   model.fit  Keras' model.fit with the same model, loss and optimizer
              (default steps_per_execution=1, and =10 like kcourse's default)
   numpy      the forward/backward pass written in NumPy, as the course solutions do:
@@ -18,6 +19,9 @@ Models (--model):
            lambda .005, cyclical rate 1e-5..1e-1 (n_s 2250), batch 100, on the 45,000
            images of the search split. Also reports the peak resident memory of the
            process at the end of the kcourse run (data, TensorFlow and training).
+
+TensorFlow runs on one thread unless --threads says otherwise (process-wide: kcourse and
+model.fit alike; NumPy's BLAS is not affected).
 
 Usage: python benchmarks/bench_train.py [--model linear|mlp-bn] [--data-dir PATH] [--epochs N]
                                         [--threads N] [--steps-per-execution N]
@@ -132,11 +136,11 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=os.environ.get("KCOURSE_DATA_DIR"))
     parser.add_argument("--epochs", type=int, help="epochs timed after one warm-up "
                                                    "(default 5 for linear, 2 for mlp-bn)")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=int, default=1,
                         help="TensorFlow threads, process-wide: kcourse and model.fit "
                              "(0: TensorFlow's default; NumPy is not affected)")
-    parser.add_argument("--steps-per-execution", type=int, default=10,
-                        help="updates per compiled call of the kcourse trainer (default 10)")
+    parser.add_argument("--steps-per-execution", type=int, default=100,
+                        help="updates per compiled call of the kcourse trainer (default 100, as fit)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
 

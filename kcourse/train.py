@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kcourse.data.pipeline import in_memory_batches
+
 def regularization(model, dtype=tf.float32):
     """The sum of the model's weight penalties (0 when it has none), as `dtype`."""
     losses = [tf.cast(loss, dtype) for loss in model.losses]
@@ -77,28 +79,39 @@ def make_train_step(model, loss_fn, optimizer):
     return step
 
 
-def make_train_chunk(model, loss_fn, optimizer):
-    """A compiled function running `steps` updates from an iterator in one call.
+def make_train_chunk(model, loss_fn, optimizer, source=None):
+    """A compiled function running `steps` updates in one call.
 
     Running several updates per call (Keras' `steps_per_execution`) removes the Python
     overhead between small steps. It returns the mean loss and cost of the chunk. The
-    function is traced once: the iterator and the step count are arguments.
+    function is traced once: the data position and the step count are arguments.
+    Batches come from a dataset iterator, `train_chunk(iterator, steps)`, or, with
+    `source` (an `InMemoryBatches`), are gathered in the graph from the epoch's order:
+    `train_chunk(order, first_batch, steps)`.
     """
     step = make_train_step(model, loss_fn, optimizer)
 
-    @tf.function
-    def train_chunk(iterator, steps):
+    def run(next_batch, steps):
         loss_sum = tf.constant(0.0, tf.float32)
         cost_sum = tf.constant(0.0, tf.float32)
-        for _ in tf.range(steps):
-            x, y = next(iterator)
-            loss, cost = step(x, y)
+        for k in tf.range(steps):
+            loss, cost = step(*next_batch(k))
             loss_sum += tf.cast(loss, tf.float32)
             cost_sum += tf.cast(cost, tf.float32)
         n = tf.cast(steps, tf.float32)
         return loss_sum / n, cost_sum / n
 
-    return train_chunk
+    if source is None:
+        return tf.function(lambda iterator, steps: run(lambda k: next(iterator), steps))
+
+    def from_order(order, first, steps):
+        def batch(k):
+            start = (first + k) * source.batch_size
+            i = order[start:start + source.batch_size]
+            return tf.gather(source.x, i), tf.gather(source.y, i)
+        return run(batch, steps)
+
+    return tf.function(from_order)
 
 
 class History:
@@ -124,7 +137,7 @@ def current_learning_rate(optimizer):
 
 
 def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=None,
-        train_eval=None, eval_every=None, steps_per_execution=10, out_dir=None, resume=True,
+        train_eval=None, eval_every=None, steps_per_execution=100, out_dir=None, resume=True,
         callbacks=None, verbose=1):
     """Train `model` by mini-batch gradient descent on the course's cost.
 
@@ -182,7 +195,9 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
         raise ValueError(f"eval_every must be at least 1, got {eval_every}.")
     train_eval = train if train_eval is None else train_eval
     optimizer.build(model.trainable_variables)
-    train_chunk = make_train_chunk(model, loss_fn, optimizer)
+    source = in_memory_batches(train)
+    train_chunk = make_train_chunk(model, loss_fn, optimizer, source)
+    orders = None if source is None else iter(source.orders)
     evaluate_dataset = make_evaluator(model, loss_fn)
     history = History()
 
@@ -228,12 +243,13 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
             print(f"Epoch {epoch + 1}/{epochs}")
         epoch_steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
         bar = keras.utils.Progbar(epoch_steps, verbose=verbose, stateful_metrics=["lr"])
-        iterator = iter(train)
+        data = iter(train) if source is None else next(orders)  # iterator or epoch order
         done = 0
         while done < epoch_steps:
             to_eval = eval_every - step % eval_every
             n = min(steps_per_execution, epoch_steps - done, to_eval)
-            loss, cost = train_chunk(iterator, tf.constant(n, tf.int64))
+            position = () if source is None else (tf.constant(done, tf.int64),)
+            loss, cost = train_chunk(data, *position, tf.constant(n, tf.int64))
             loss, cost = float(loss), float(cost)
             done, step = done + n, step + n
             bar.update(done, [("loss", loss), ("cost", cost),

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from kcourse.data import batched
+from kcourse.data.pipeline import in_memory_batches
 from kcourse.losses import MulticlassSVM, SoftmaxCrossEntropy
 from kcourse.models import linear_classifier
 from kcourse.train import evaluate, fit, make_train_chunk
@@ -57,6 +58,31 @@ def test_train_chunk_traces_once_across_chunks_and_epochs():
             chunk(iterator, tf.constant(n, tf.int64))
     assert chunk.experimental_get_tracing_count() == 1
     assert int(optimizer.iterations) == 21
+    source = in_memory_batches(data)  # the same, gathered in the graph from epoch orders
+    chunk = make_train_chunk(model, SoftmaxCrossEntropy(), optimizer, source)
+    orders = iter(source.orders)
+    for _ in range(3):
+        order = next(orders)
+        for first, n in ((0, 3), (3, 3), (6, 1)):
+            chunk(order, tf.constant(first, tf.int64), tf.constant(n, tf.int64))
+    assert chunk.experimental_get_tracing_count() == 1
+    assert int(optimizer.iterations) == 42
+
+
+def test_in_memory_path_trains_on_the_same_batches_as_the_iterator_path():
+    """A shuffled `batched` dataset is gathered inside the compiled step from one
+    permutation per epoch; the same dataset seen through a `map` (no in-memory source)
+    runs through its iterator. Same batches, so the same weights; one trace."""
+    weights = []
+    for wrap in (lambda d: d, lambda d: d.map(lambda x, y: (x, y))):
+        data = wrap(batched(blobs(610), 100, shuffle_seed=3))  # 7 batches, last of 10
+        assert (in_memory_batches(data) is None) == (len(weights) == 1)
+        model = model_for(seed=0)
+        fit(model, SoftmaxCrossEntropy(), data, optimizer=keras.optimizers.SGD(0.05),
+            epochs=3, eval_every=4, train_eval=False, verbose=0)  # chunks cut at updates 4, 8, ...
+        weights.append(model.get_layer("linear").kernel.numpy())
+    np.testing.assert_allclose(weights[0], weights[1], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(weights[0], model_for(seed=0).get_layer("linear").kernel.numpy())
 
 
 def test_eval_every_and_learning_rate_schedule():

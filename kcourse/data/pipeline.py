@@ -134,17 +134,42 @@ def batched(dataset, batch_size, shuffle_seed=None, augment=None):
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     if shuffle_seed is None:
-        batches = dataset.batch(batch_size)
-    else:
-        x, y = materialize(dataset)
-        n = int(x.shape[0])
-        batches = (tf.data.Dataset.range(n)
-                   .shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
-                   .batch(batch_size)
-                   .map(lambda i: (tf.gather(x, i), tf.gather(y, i))))
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    x, y = materialize(dataset)
+    n = int(x.shape[0])
+    order = tf.data.Dataset.range(n).shuffle(n, seed=shuffle_seed,
+                                             reshuffle_each_iteration=True)
+    batches = order.batch(batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
     if augment is not None:
         batches = batches.map(augment)  # sequential: random draws in a fixed order
-    return batches.prefetch(tf.data.AUTOTUNE)
+    batches = batches.prefetch(tf.data.AUTOTUNE)
+    if augment is None:
+        _EPOCH_ORDERS[batches] = InMemoryBatches(x, y, batch_size,
+                                                 order.batch(n).repeat().prefetch(1))
+    return batches
+
+
+@dataclasses.dataclass
+class InMemoryBatches:
+    """What a shuffled, unaugmented `batched` dataset is made of: the examples as
+    tensors, the batch size, and an endless dataset of epoch orders (one permutation
+    of all indices per element, the same sequence the batches follow)."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    batch_size: int
+    orders: tf.data.Dataset
+
+
+_EPOCH_ORDERS = weakref.WeakKeyDictionary()
+
+
+def in_memory_batches(dataset):
+    """The `InMemoryBatches` of a dataset made by `batched(..., shuffle_seed=s)` without
+    augmentation, else None. A trainer can then gather each batch inside its compiled
+    step from one permutation per epoch, the same batches without a tf.data hand-off
+    per step (which costs more than a small model's update)."""
+    return _EPOCH_ORDERS.get(dataset)
 
 
 @dataclasses.dataclass
