@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from kcourse.ensemble import SnapshotEnsemble, ensemble_accuracy, ensemble_predict
-from kcourse.layers import BatchNormalization, Dropout, Linear
+from kcourse.layers import Linear
 from kcourse.losses import SoftmaxCrossEntropy
 from kcourse.lr_range import lr_range_test, suggest_rates
 from kcourse.models import mlp
