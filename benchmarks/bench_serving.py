@@ -30,7 +30,7 @@ import tensorflow as tf
 from kcourse.serving import export, load_row_model, run_row
 
 
-def test_images(n, data_dir):
+def cifar_test_images(n, data_dir):
     """The first `n` CIFAR-10 test images (uint8), random pixels if the data is absent."""
     from kcourse.data import cifar10_builder
 
@@ -68,7 +68,7 @@ def main():
     info, row_dir = run_row(args.run_dir, args.row)
     model = load_row_model(row_dir)
     stats = np.load(os.path.join(row_dir, "preprocessing.npz"))
-    images, source = test_images(2560, args.data_dir)
+    images, source = cifar_test_images(2560, args.data_dir)
     features = ((images.reshape(len(images), -1).astype(np.float32) / 255.0 - stats["mean"])
                 / stats["std"]).astype(np.float32)
     out = tempfile.mkdtemp(prefix="kcourse-bench-serving-")

@@ -52,11 +52,17 @@ _COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.schedules",
 __all__ = sorted(_EXPORTS)
 
 
+def register_components():
+    """Import every serializable kcourse component, so that `keras.saving.load_model`
+    finds them (safe mode included)."""
+    for module in _COMPONENT_MODULES:
+        importlib.import_module(module)
+
+
 def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'kcourse' has no attribute {name!r}")
-    for module in _COMPONENT_MODULES:  # register every serializable component
-        importlib.import_module(module)
+    register_components()
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value
     return value

@@ -122,23 +122,26 @@ def generate(model, vocab, prompt="\n", length=200, temperature=1.0, top_p=1.0, 
     """
     if not 1 <= length <= MAX_LENGTH:
         raise ValueError(f"length must be between 1 and {MAX_LENGTH}, got {length}.")
-    cache = model.__dict__.setdefault("_kcourse_functions", {})
-    key = ("text", tuple(vocab.chars))
-    if key not in cache:
-        cache[key] = TextGenerator(model, vocab.chars)
-    text = cache[key](tf.constant(prompt), tf.constant(length, tf.int32),
-                      tf.constant(temperature, tf.float32), tf.constant(seed, tf.int64),
-                      tf.constant(top_p, tf.float32))
+    generator = kept(model, ("text", tuple(vocab.chars)),
+                     lambda: TextGenerator(model, vocab.chars))
+    text = generator(tf.constant(prompt), tf.constant(length, tf.int32),
+                     tf.constant(temperature, tf.float32), tf.constant(seed, tf.int64),
+                     tf.constant(top_p, tf.float32))
     return text.numpy().decode("utf-8")
 
 
-def compiled(model, name, fn):
-    """`tf.function(fn)`, made once per model and kept on it (so that repeated calls,
-    e.g. an evaluation every 10,000 updates, reuse one trace)."""
+def kept(model, key, make):
+    """`make()`, made once per model and key and kept on the model (so that repeated
+    calls, e.g. an evaluation every 10,000 updates, reuse one trace)."""
     cache = model.__dict__.setdefault("_kcourse_functions", {})
-    if name not in cache:
-        cache[name] = tf.function(fn, reduce_retracing=True)
-    return cache[name]
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def compiled(model, name, fn):
+    """`tf.function(fn)`, made once per model and kept on it."""
+    return kept(model, name, lambda: tf.function(fn, reduce_retracing=True))
 
 
 def compiled_sampler(model):

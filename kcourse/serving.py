@@ -25,7 +25,6 @@ SavedModel; tf2onnx's `from_keras` does not handle Keras 3) into
 repositories; same input and output names.
 """
 
-import importlib
 import importlib.util
 import json
 import os
@@ -83,8 +82,7 @@ def load_row_model(row_dir):
     """The trained Keras model of a row, loaded in safe mode."""
     import kcourse
 
-    for module in kcourse._COMPONENT_MODULES:  # registers the components for loading
-        importlib.import_module(module)
+    kcourse.register_components()
     return keras.saving.load_model(os.path.join(row_dir, "model.keras"), safe_mode=True)
 
 
