@@ -9,6 +9,9 @@ test images (random pixels when the data is absent):
   keras call     model(x, training=False) on the same vectors (no predict loop)
   onnx           onnxruntime on the converted serving_default (if tf2onnx is installed)
 
+It also classifies all 10,000 raw test images with the SavedModel and the ONNX file and
+prints their accuracy beside the run's own test accuracy.
+
 Latency: `--calls` single-image requests, one after another, after a warm-up of 20;
 p50 and p99 in milliseconds. Throughput: `--batches` requests of 256 images; images
 per second. The Keras ways get their inputs already standardised, so they do less
@@ -30,17 +33,20 @@ import tensorflow as tf
 from kcourse.serving import export, load_row_model, run_row
 
 
-def cifar_test_images(n, data_dir):
-    """The first `n` CIFAR-10 test images (uint8), random pixels if the data is absent."""
+def cifar_test_images(data_dir):
+    """The 10,000 CIFAR-10 test images (uint8) and labels; random pixels and no labels
+    if the data is absent."""
     from kcourse.data import cifar10_builder
 
     try:
-        ds = cifar10_builder(data_dir).as_dataset(split=f"test_batch[:{n}]",
-                                                  as_supervised=True, shuffle_files=False)
-        return next(iter(ds.batch(n).as_numpy_iterator()))[0], "CIFAR-10 test images"
+        ds = cifar10_builder(data_dir).as_dataset(split="test_batch", as_supervised=True,
+                                                  shuffle_files=False)
+        images, labels = next(iter(ds.batch(10000).as_numpy_iterator()))
+        return images, labels, "CIFAR-10 test images"
     except Exception as error:  # noqa: BLE001 (any reason: say it, use random pixels)
         print(f"No CIFAR-10 ({error.__class__.__name__}); random pixels instead.")
-        return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), np.uint8), "random"
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, (2560, 32, 32, 3), np.uint8), None, "random"
 
 
 def timings(fn, inputs, calls, warmup=20):
@@ -68,7 +74,8 @@ def main():
     info, row_dir = run_row(args.run_dir, args.row)
     model = load_row_model(row_dir)
     stats = np.load(os.path.join(row_dir, "preprocessing.npz"))
-    images, source = cifar_test_images(2560, args.data_dir)
+    all_images, labels, source = cifar_test_images(args.data_dir)
+    images = all_images[:2560]
     features = ((images.reshape(len(images), -1).astype(np.float32) / 255.0 - stats["mean"])
                 / stats["std"]).astype(np.float32)
     out = tempfile.mkdtemp(prefix="kcourse-bench-serving-")
@@ -79,6 +86,7 @@ def main():
         "keras predict": (lambda x: model.predict(x, verbose=0), features),
         "keras call": (lambda x: model(x, training=False), features),
     }
+    class_ids = {"savedmodel": lambda x: served(images=tf.constant(x))["class_id"].numpy()}
     try:
         import onnxruntime
 
@@ -86,6 +94,7 @@ def main():
             os.path.join(export(args.run_dir, out, row=args.row, format="onnx"),
                          "model.onnx"), providers=["CPUExecutionProvider"])
         ways["onnx"] = (lambda x: session.run(None, {"images": x}), images)
+        class_ids["onnx"] = lambda x: session.run(["class_id"], {"images": x})[0]
     except Exception as error:  # noqa: BLE001
         print(f"ONNX skipped: {error}")
 
@@ -103,6 +112,14 @@ def main():
         results["ways"][name] = row
         print(f"{name:14s} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f} "
               f"{row['images_per_second']:20,.0f}")
+    if labels is not None:  # the exports classify the raw test set as the run did
+        print(f"test accuracy of the run: {info['test_accuracy']:.4f}")
+        for name, predict in class_ids.items():
+            ids = np.concatenate([predict(all_images[i:i + 2000])
+                                  for i in range(0, len(all_images), 2000)])
+            results[f"{name}_test_accuracy"] = float((ids == labels).mean())
+            print(f"test accuracy served by {name} on raw images: "
+                  f"{results[f'{name}_test_accuracy']:.4f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
