@@ -86,6 +86,14 @@ def load_row_model(row_dir):
     return keras.saving.load_model(os.path.join(row_dir, "model.keras"), safe_mode=True)
 
 
+def checked_shape(x, shape, message):
+    """`x`, usable only after its shape past the batch axis is checked to be `shape`
+    (else an InvalidArgumentError with `message`, before any op reads `x`)."""
+    check = tf.debugging.assert_equal(tf.shape(x)[1:], shape, message=message)
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
+
+
 def classifier_archive(model, mean, std, class_names=CLASS_NAMES):
     """An `ExportArchive` serving a classifier on raw images and on feature vectors."""
     mean = tf.constant(np.asarray(mean, np.float32))
@@ -95,16 +103,16 @@ def classifier_archive(model, mean, std, class_names=CLASS_NAMES):
     dim = int(mean.shape[0])
 
     def from_features(features):
-        tf.debugging.assert_equal(tf.shape(features)[1:], [dim], message=(
-            f"features must be float32 (batch, {dim}): standardised image vectors"))
+        features = checked_shape(features, [dim], f"features must be float32 (batch, {dim}): "
+                                                  "standardised image vectors")
         probabilities = tf.nn.softmax(tf.cast(model(features, training=False), tf.float32))
         class_id = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "class_id": class_id,
                 "class_name": tf.gather(names, class_id)}
 
     def from_images(images):
-        tf.debugging.assert_equal(tf.shape(images)[1:], IMAGE_SHAPE, message=(
-            "images must be uint8 (batch, 32, 32, 3): raw RGB pixels, 0-255"))
+        images = checked_shape(images, IMAGE_SHAPE, "images must be uint8 (batch, 32, 32, 3): "
+                                                    "raw RGB pixels, 0-255")
         x = tf.reshape(tf.cast(images, tf.float32) / 255.0, [-1, dim])
         return from_features((x - mean) / std)
 
