@@ -155,7 +155,8 @@ def cmd_tune(args):
     print(f"\n{args.experiment}: {results['reference']}")
     print(search_table(results))
     best = results["best"]
-    print(f"\nBest lambda {best['lambda']:.4g} (validation accuracy "
+    step = f", n_s {best['n_s_epochs']} epochs per half cycle" if "n_s_epochs" in best else ""
+    print(f"\nBest lambda {best['lambda']:.4g}{step} (validation accuracy "
           f"{best['val_accuracy']:.4f}, test accuracy {results['best_test_accuracy']:.4f}); "
           f"fine stage searched log10(lambda) in [{results['fine_range'][0]:.2f}, "
           f"{results['fine_range'][1]:.2f}].")

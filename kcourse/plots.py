@@ -112,17 +112,23 @@ def plot_lr_range(rows, path, suggestion=None, title=None):
 
 
 def plot_search(trials, param, path, title=None):
-    """Validation accuracy of every trial of a search against `param` (log scale)."""
+    """Validation accuracy of every trial of a search against `param` (log scale), one
+    line per stage and step size (`n_s_epochs`) of the trials."""
     fig, ax = plt.subplots(figsize=(6, 4))
+    steps = sorted({t.get("n_s_epochs") for t in trials}, key=lambda e: e or 0)
     for stage, marker in (("coarse", "o"), ("fine", "x")):
-        points = sorted((t[param], t["val_accuracy"]) for t in trials if t["stage"] == stage)
-        if points:
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, marker=marker, linestyle="-" if stage == "coarse" else "",
-                    label=f"{stage} stage")
+        for step in steps:
+            points = sorted((t[param], t["val_accuracy"]) for t in trials
+                            if t["stage"] == stage and t.get("n_s_epochs") == step)
+            if points:
+                xs, ys = zip(*points)
+                label = f"{stage} stage" + (f", n_s = {step} epochs" if step else "")
+                ax.plot(xs, ys, marker=marker, linestyle="-" if stage == "coarse" else "",
+                        label=label)
     best = max(trials, key=lambda t: t["val_accuracy"])
     ax.scatter([best[param]], [best["val_accuracy"]], s=120, facecolors="none",
-               edgecolors="red", label=f"best: {param}={best[param]:.3g}")
+               edgecolors="red", label=f"best: {param}={best[param]:.3g}"
+               + (f", n_s = {best['n_s_epochs']} epochs" if "n_s_epochs" in best else ""))
     ax.set_xscale("log")
     ax.set_xlabel(param)
     ax.set_ylabel("validation accuracy")

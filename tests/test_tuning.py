@@ -9,6 +9,7 @@ from kcourse import experiments
 from kcourse.data import Cifar10Splits, batched
 from kcourse.losses import SoftmaxCrossEntropy
 from kcourse.train import evaluate
+import tuning.hypermodel
 from tuning import search
 from tuning.hypermodel import CourseHyperModel
 
@@ -62,24 +63,49 @@ def test_fine_range_spans_the_best_coarse_values():
     assert search.fine_range(coarse, 1) == (-3.5, -2.5)  # one grid step around the best
 
 
-def test_coarse_to_fine_writes_results_and_resumes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("spec, steps", [("a2-lambda", [2, 5]), ("a3-lambda", None)])
+def test_coarse_to_fine_writes_results_and_resumes(tmp_path, monkeypatch, spec, steps):
+    assert experiments.EXPERIMENTS[spec]["search"].get("n_s_epochs") == steps
     monkeypatch.setattr(search, "data_for", lambda config, data_dir: mock_splits())
     monkeypatch.setitem(experiments.EXPERIMENTS, "mock-lambda", {
-        **experiments.EXPERIMENTS["a2-lambda"],
+        **experiments.EXPERIMENTS[spec],
         "defaults": mock_config(), "quick": {"coarse_values": 3, "fine_trials": 2}})
     out = tmp_path / "search"
     results = search.coarse_to_fine("mock-lambda", out=str(out), quick=True)
-    stages = [t["stage"] for t in results["trials"]]
-    assert stages.count("coarse") == 3 and stages.count("fine") == 2
-    coarse = sorted(t["log_lambda"] for t in results["trials"] if t["stage"] == "coarse")
-    assert coarse == pytest.approx([-5, -3, -1])
+    trials = results["trials"]
+    coarse = [t for t in trials if t["stage"] == "coarse"]
+    fine = [t for t in trials if t["stage"] == "fine"]
+    assert len(coarse) == 3 * len(steps or [None]) and len(fine) == 2
+    # the grid once per step size
+    assert sorted((t.get("n_s_epochs"), round(t["log_lambda"], 9)) for t in coarse) == [
+        (step, v) for step in (steps or [None]) for v in (-5, -3, -1)]
     low, high = results["fine_range"]
-    assert all(low <= t["log_lambda"] <= high
-               for t in results["trials"] if t["stage"] == "fine")
-    assert results["best"]["val_accuracy"] == max(t["val_accuracy"] for t in results["trials"])
+    assert all(low <= t["log_lambda"] <= high for t in fine)
+    if steps:  # the fine stage keeps the best coarse trial's step size
+        best_coarse = max(coarse, key=lambda t: t["val_accuracy"])
+        assert {t["n_s_epochs"] for t in fine} == {best_coarse["n_s_epochs"]}
+    assert ("n_s (epochs)" in search.search_table(results)) == bool(steps)
+    assert results["best"]["val_accuracy"] == max(t["val_accuracy"] for t in trials)
     assert json.loads((out / "results.json").read_text())["best"] == results["best"]
-    assert len((out / "trials.csv").read_text().splitlines()) == 6
+    assert len((out / "trials.csv").read_text().splitlines()) == len(trials) + 1
     assert (out / "figures" / "lambda_search.png").stat().st_size > 0
     assert "<- best" in search.search_table(results)
     again = search.coarse_to_fine("mock-lambda", out=str(out), quick=True)  # resumes
-    assert again["trials"] == results["trials"]
+    assert again["trials"] == trials
+
+
+def test_hypermodel_step_size_in_epochs(tmp_path, monkeypatch):
+    seen = []
+
+    def recording(config, *args, **kwargs):
+        seen.append(config["n_s"])
+        return hypermodel_train_mlp(config, *args, **kwargs)
+
+    hypermodel_train_mlp = tuning.hypermodel.train_mlp
+    monkeypatch.setattr(tuning.hypermodel, "train_mlp", recording)
+    tuner = keras_tuner.GridSearch(
+        CourseHyperModel(mock_config(n_s=7), log_values=[-3], n_s_epochs=[1, 3], seed=0),
+        objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=2,
+        directory=tmp_path, project_name="steps")
+    tuner.search(splits=mock_splits(n=200), verbose=0)
+    assert sorted(seen) == [2, 6]  # 200 images in batches of 100: 2 updates per epoch

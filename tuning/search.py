@@ -2,8 +2,9 @@
 
 Stage 1 (coarse): a grid of log10(lambda) values (course: 8 values in [-5, -1]), each
 trained for the experiment's cycles (course: 2 cycles, n_s = 2 floor(n / n_batch)) on
-the `search` split. Stage 2 (fine): random log10(lambda) in the range spanned by the best
-coarse values. Both tuners keep their trials in the run directory, so an interrupted
+the `search` split; a search with `n_s_epochs` runs the grid once per step size. Stage 2
+(fine): random log10(lambda) in the range spanned by the best coarse values of the best
+step size. Both tuners keep their trials in the run directory, so an interrupted
 search resumes; `results.json`, `trials.csv` and `figures/lambda_search.png` sum it up.
 
 KerasTuner distributes a search over processes when `KERASTUNER_TUNER_ID`,
@@ -35,10 +36,12 @@ def _trials(tuner, stage):
     for trial in tuner.oracle.trials.values():
         if trial.status != "COMPLETED":
             continue
-        log_lambda = trial.hyperparameters.values["log_lambda"]
-        rows.append({"stage": stage, "trial": trial.trial_id, "log_lambda": log_lambda,
-                     "lambda": 10.0 ** log_lambda, "val_accuracy": trial.score})
-    return sorted(rows, key=lambda row: row["log_lambda"])
+        values = trial.hyperparameters.values
+        rows.append({"stage": stage, "trial": trial.trial_id,
+                     "log_lambda": values["log_lambda"], "lambda": 10.0 ** values["log_lambda"],
+                     **({"n_s_epochs": values["n_s_epochs"]} if "n_s_epochs" in values else {}),
+                     "val_accuracy": trial.score})
+    return sorted(rows, key=lambda row: (row.get("n_s_epochs", 0), row["log_lambda"]))
 
 
 def fine_range(coarse, top):
@@ -72,17 +75,22 @@ def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides
     common = dict(objective=OBJECTIVE, directory=out, overwrite=False, seed=seed)
 
     grid = np.linspace(search["coarse_min"], search["coarse_max"], search["coarse_values"])
+    steps = search.get("n_s_epochs")
     coarse_tuner = keras_tuner.GridSearch(
-        CourseHyperModel(config, log_values=grid, seed=seed), project_name="coarse",
-        max_trials=len(grid), **common)
-    coarse_tuner.search(splits=splits, verbose=0)
+        CourseHyperModel(config, log_values=grid, n_s_epochs=steps, seed=seed),
+        project_name="coarse", max_trials=len(grid) * len(steps or [None]), **common)
+    coarse_tuner.search(splits=splits, verbose=verbose)
     coarse = _trials(coarse_tuner, "coarse")
 
-    low, high = fine_range(coarse, search["fine_top"])
+    # the fine stage keeps the step size of the best coarse trial
+    step = max(coarse, key=lambda t: t["val_accuracy"]).get("n_s_epochs")
+    low, high = fine_range([t for t in coarse if t.get("n_s_epochs") == step],
+                           search["fine_top"])
     fine_tuner = keras_tuner.RandomSearch(
-        CourseHyperModel(config, log_range=(low, high), seed=seed), project_name="fine",
-        max_trials=search["fine_trials"], **common)
-    fine_tuner.search(splits=splits, verbose=0)
+        CourseHyperModel(config, log_range=(low, high),
+                         n_s_epochs=None if step is None else [step], seed=seed),
+        project_name="fine", max_trials=search["fine_trials"], **common)
+    fine_tuner.search(splits=splits, verbose=verbose)
     fine = _trials(fine_tuner, "fine")
 
     trials = coarse + fine
@@ -106,10 +114,14 @@ def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides
 
 def search_table(results):
     """The trials of a search as a text table, best marked."""
-    lines = ["stage   trial  log10(lambda)     lambda  val_accuracy",
-             "------  -----  -------------  ---------  ------------"]
+    with_steps = "n_s_epochs" in results["best"]
+    lines = ["stage   trial  log10(lambda)     lambda"
+             + ("  n_s (epochs)" if with_steps else "") + "  val_accuracy",
+             "------  -----  -------------  ---------" + ("  ------------" if with_steps else "")
+             + "  ------------"]
     for t in results["trials"]:
         mark = "  <- best" if t == results["best"] else ""
+        step = f"  {t['n_s_epochs']:12d}" if with_steps else ""
         lines.append(f"{t['stage']:6s}  {t['trial']:>5s}  {t['log_lambda']:13.3f}  "
-                     f"{t['lambda']:9.3g}  {t['val_accuracy']:12.4f}{mark}")
+                     f"{t['lambda']:9.3g}{step}  {t['val_accuracy']:12.4f}{mark}")
     return "\n".join(lines)
