@@ -184,7 +184,9 @@ def test_tune_and_lr_range_quick(real_data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Best lambda" in result.stdout
     results = json.loads((tmp_path / "tune" / "results.json").read_text())
-    assert len(results["trials"]) == 5 and results["best_test_accuracy"] > 0.15
+    # 3 coarse values x 2 step sizes, then 2 fine trials at the best step
+    assert len(results["trials"]) == 8 and results["best_test_accuracy"] > 0.15
+    assert results["best"]["n_s_epochs"] in (2, 5) and "n_s (epochs)" in result.stdout
     result = kcourse("lr-range", "a2-1cycle", "--quick", "--quiet", "--epochs", "2",
                      "--data-dir", real_data_dir, "--out", str(tmp_path / "lr"))
     assert result.returncode == 0, result.stderr
