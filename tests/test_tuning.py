@@ -54,6 +54,8 @@ def test_hypermodel_needs_one_search_space():
         CourseHyperModel(mock_config())
     with pytest.raises(ValueError, match="exactly one"):
         CourseHyperModel(mock_config(), log_values=[-3], log_range=(-4, -1))
+    with pytest.raises(ValueError, match="n_s_epochs must be"):
+        CourseHyperModel(mock_config(), log_values=[-3], n_s_epochs=[0, 2])
 
 
 def test_fine_range_spans_the_best_coarse_values():

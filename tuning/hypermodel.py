@@ -27,7 +27,7 @@ class CourseHyperModel(keras_tuner.HyperModel):
         n_s_epochs: step sizes to choose from, in epochs per half cycle; None keeps
             the config's `n_s`.
         seed: seed of the initialisation and the shuffling (the same for every trial,
-            so trials differ only by lambda).
+            so trials differ only by their hyperparameters).
     """
 
     def __init__(self, config, log_values=None, log_range=None, n_s_epochs=None, seed=0,
@@ -39,6 +39,8 @@ class CourseHyperModel(keras_tuner.HyperModel):
         self.log_values = None if log_values is None else [float(v) for v in log_values]
         self.log_range = None if log_range is None else tuple(map(float, log_range))
         self.n_s_epochs = None if n_s_epochs is None else [int(e) for e in n_s_epochs]
+        if self.n_s_epochs is not None and (not self.n_s_epochs or min(self.n_s_epochs) < 1):
+            raise ValueError(f"n_s_epochs must be a list of whole epochs >= 1, got {n_s_epochs}")
         self.seed = seed
 
     def _config(self, hp):
