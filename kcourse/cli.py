@@ -197,12 +197,12 @@ def cmd_sample(args):
         raise SettingError("need --length >= 1, --temperature >= 0 and 0 < --top-p <= 1")
     from kcourse.data.text import Vocabulary
     from kcourse.sampling import MAX_LENGTH, generate
-    from kcourse.serving import load_row_model, run_row
+    from kcourse.serving import is_char_row, load_row_model, run_row
 
     if args.length > MAX_LENGTH:
         raise SettingError(f"--length is at most {MAX_LENGTH}")
     _, row_dir = run_row(args.run_dir, args.row)
-    if not os.path.exists(os.path.join(row_dir, "vocab.json")):
+    if not is_char_row(row_dir):
         raise SettingError(f"{row_dir} is not a character model (no vocab.json); give the "
                            "directory of `kcourse run a4` (or a4-long, char-lstm)")
     model = load_row_model(row_dir)

@@ -78,6 +78,12 @@ def run_row(run_dir, row=None):
             "index": row % len(rows)}, row_dir
 
 
+def is_char_row(row_dir):
+    """Whether a run's row holds a character model (it has a vocabulary) rather than an
+    image classifier."""
+    return os.path.exists(os.path.join(row_dir, "vocab.json"))
+
+
 def load_row_model(row_dir):
     """The trained Keras model of a row, loaded in safe mode."""
     import kcourse
@@ -99,7 +105,6 @@ def classifier_archive(model, mean, std, class_names=CLASS_NAMES):
     mean = tf.constant(np.asarray(mean, np.float32))
     std = tf.constant(np.asarray(std, np.float32))
     names = tf.constant(list(class_names))
-
     dim = int(mean.shape[0])
 
     def from_features(features):
@@ -146,9 +151,8 @@ def char_archive(model, vocab, max_length=MAX_LENGTH):
 def archive_of(row_dir):
     """The `ExportArchive` of a run's row (classifier or character model)."""
     model = load_row_model(row_dir)
-    vocab_path = os.path.join(row_dir, "vocab.json")
-    if os.path.exists(vocab_path):
-        return char_archive(model, Vocabulary.load(vocab_path))
+    if is_char_row(row_dir):
+        return char_archive(model, Vocabulary.load(os.path.join(row_dir, "vocab.json")))
     stats = np.load(os.path.join(row_dir, "preprocessing.npz"))
     return classifier_archive(model, stats["mean"], stats["std"])
 
@@ -193,7 +197,7 @@ def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=
     if format not in FORMATS:
         raise SettingError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     info, row_dir = run_row(run_dir, row)
-    if format == "onnx" and os.path.exists(os.path.join(row_dir, "vocab.json")):
+    if format == "onnx" and is_char_row(row_dir):
         raise SettingError("ONNX export covers the image classifiers; serve a character "
                            "model's in-graph generation as a SavedModel (the default "
                            "format)")

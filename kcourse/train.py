@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from kcourse.data.pipeline import in_memory_batches
 
+
 def regularization(model, dtype=tf.float32):
     """The sum of the model's weight penalties (0 when it has none), as `dtype`."""
     losses = [tf.cast(loss, dtype) for loss in model.losses]
