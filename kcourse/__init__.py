@@ -7,7 +7,9 @@ module, which also registers them with Keras' serialization, so
 """
 
 import importlib
+import importlib.abc
 import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -27,29 +29,64 @@ _EXPORTS = {
     "Linear": "kcourse.layers",
     "SoftmaxCrossEntropy": "kcourse.losses",
     "MulticlassSVM": "kcourse.losses",
-    "fit": "kcourse.train",
-    "evaluate": "kcourse.train",
-    "History": "kcourse.train",
-    "gradcheck": "kcourse.gradcheck",
+    "fit": "kcourse.training",
+    "evaluate": "kcourse.training",
+    "History": "kcourse.training",
+    "gradcheck": "kcourse.training",
     "load_cifar10": "kcourse.data",
     "batched": "kcourse.data",
+    "InMemoryBatches": "kcourse.data",
+    "TextStreams": "kcourse.data",
     "KcourseCifar10": "kcourse.data",
-    "linear_classifier": "kcourse.models",
-    "run_experiment": "kcourse.runner",
+    "linear_classifier": "kcourse.tracks.cifar_mlp.models",
+    "mlp": "kcourse.tracks.cifar_mlp.models",
+    "run_experiment": "kcourse.runs",
     "VanillaRNN": "kcourse.layers",
     "AdaGrad": "kcourse.optimizers",
-    "CharModel": "kcourse.char_model",
-    "fit_chars": "kcourse.char_train",
-    "loss_per_char": "kcourse.char_train",
-    "generate": "kcourse.sampling",
+    "CharModel": "kcourse.tracks.char_rnn.model",
+    "fit_chars": "kcourse.tracks.char_rnn.train",
+    "loss_per_char": "kcourse.tracks.char_rnn.train",
+    "generate": "kcourse.tracks.char_rnn.generation",
     "load_text": "kcourse.data.text",
     "Vocabulary": "kcourse.data.text",
     "export": "kcourse.serving",
 }
 _COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.schedules",
-                      "kcourse.optimizers", "kcourse.char_model")
+                      "kcourse.optimizers", "kcourse.tracks.char_rnn.model")
 
-__all__ = sorted(_EXPORTS)
+# modules that moved when kcourse became one package per track: the old names still import
+_MOVED = {
+    "kcourse.train": "kcourse.training",
+    "kcourse.gradcheck": "kcourse.training.gradcheck",
+    "kcourse.lr_range": "kcourse.training.lr_range",
+    "kcourse.runner": "kcourse.runs",
+    "kcourse.ensemble": "kcourse.callbacks.snapshot_ensemble",
+    "kcourse.models": "kcourse.tracks.cifar_mlp.models",
+    "kcourse.char_model": "kcourse.tracks.char_rnn.model",
+    "kcourse.char_train": "kcourse.tracks.char_rnn.train",
+    "kcourse.sampling": "kcourse.tracks.char_rnn.generation",
+    "kcourse.data.pipeline": "kcourse.data.splits",
+}
+
+__all__ = sorted([*_EXPORTS, "load_model", "register_components"])
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports an old module name as the module that now holds its code."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in _MOVED:
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(_MOVED[spec.name])
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.append(_MovedModules())
 
 
 def register_components():
@@ -57,6 +94,33 @@ def register_components():
     finds them (safe mode included)."""
     for module in _COMPONENT_MODULES:
         importlib.import_module(module)
+
+
+def load_model(path, safe_mode=True):
+    """Load a `.keras` file saved by kcourse (or any model using its components).
+
+    `keras.saving.load_model` works too once the components are registered
+    (`register_components()`); this does both and says what is wrong otherwise.
+    """
+    import os
+
+    import keras
+
+    register_components()
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path}: give the model.keras of a run "
+                                "(runs/<experiment>/rows/<row>/model.keras).")
+    try:
+        return keras.saving.load_model(path, safe_mode=safe_mode)
+    except Exception as error:
+        raise ValueError(f"Cannot load {path} as a Keras model ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''}). If it was "
+                         "saved with components of another library, import that library "
+                         "first.") from error
+
+
+if "keras" in sys.modules:  # Keras is loaded already: register at once (it is cheap now)
+    register_components()
 
 
 def __getattr__(name):

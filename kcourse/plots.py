@@ -111,27 +111,32 @@ def plot_lr_range(rows, path, suggestion=None, title=None):
     return _save(fig, path)
 
 
-def plot_search(trials, param, path, title=None):
-    """Validation accuracy of every trial of a search against `param` (log scale), one
-    line per stage and step size (`n_s_epochs`) of the trials."""
+def plot_search(trials, param, path, title=None, objective="val_accuracy", choices=()):
+    """The objective of every trial of a search against `param` (log scale), one line
+    per stage and combination of the other hyperparameters (`choices`)."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    steps = sorted({t.get("n_s_epochs") for t in trials}, key=lambda e: e or 0)
+
+    def combination(t):
+        return tuple(t.get(c) for c in choices)
+
+    combinations = sorted({combination(t) for t in trials}, key=str)
     for stage, marker in (("coarse", "o"), ("fine", "x")):
-        for step in steps:
-            points = sorted((t[param], t["val_accuracy"]) for t in trials
-                            if t["stage"] == stage and t.get("n_s_epochs") == step)
+        for values in combinations:
+            points = sorted((t[param], t[objective]) for t in trials
+                            if t["stage"] == stage and combination(t) == values)
             if points:
                 xs, ys = zip(*points)
-                label = f"{stage} stage" + (f", n_s = {step} epochs" if step else "")
+                label = f"{stage} stage" + "".join(f", {c} = {v}"
+                                                   for c, v in zip(choices, values))
                 ax.plot(xs, ys, marker=marker, linestyle="-" if stage == "coarse" else "",
                         label=label)
-    best = max(trials, key=lambda t: t["val_accuracy"])
-    ax.scatter([best[param]], [best["val_accuracy"]], s=120, facecolors="none",
+    best = max(trials, key=lambda t: t[objective])
+    ax.scatter([best[param]], [best[objective]], s=120, facecolors="none",
                edgecolors="red", label=f"best: {param}={best[param]:.3g}"
-               + (f", n_s = {best['n_s_epochs']} epochs" if "n_s_epochs" in best else ""))
+               + "".join(f", {c} = {best[c]}" for c in choices if c in best))
     ax.set_xscale("log")
     ax.set_xlabel(param)
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(objective.replace("_", " "))
     ax.set_title(title or f"search over {param}")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -142,10 +147,10 @@ def plot_char_losses(rows, path, title=None):
     """A character model's smooth loss (per sequence) and validation loss (nats per
     character) against the number of updates."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    left.plot([r["updates"] for r in rows], [r["smooth_loss"] for r in rows])
+    left.plot([r["step"] for r in rows], [r["smooth_loss"] for r in rows])
     left.set_ylabel("smooth loss (per sequence)")
     val = [r for r in rows if "val_loss_per_char" in r]
-    right.plot([r["updates"] for r in val], [r["val_loss_per_char"] for r in val], marker=".")
+    right.plot([r["step"] for r in val], [r["val_loss_per_char"] for r in val], marker=".")
     right.set_ylabel("validation loss (nats / char)")
     for ax in (left, right):
         ax.set_xlabel("updates")

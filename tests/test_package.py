@@ -33,3 +33,52 @@ def test_lazy_exports_and_registration():
         assert "NoSuchThing" in str(error)
     else:
         raise AssertionError("unknown attribute did not raise")
+
+
+def test_the_modules_documented_before_the_tracks_still_import():
+    import importlib
+
+    import kcourse
+
+    moved = {"kcourse.train": ("fit", "evaluate", "History", "predict_scores"),
+             "kcourse.gradcheck": ("gradcheck", "check_gradients", "relative_error"),
+             "kcourse.lr_range": ("lr_range_test", "suggest_rates"),
+             "kcourse.runner": ("run_experiment", "summary_table"),
+             "kcourse.ensemble": ("SnapshotEnsemble", "ensemble_accuracy"),
+             "kcourse.models": ("linear_classifier", "mlp"),
+             "kcourse.char_model": ("CharModel",),
+             "kcourse.char_train": ("fit_chars", "loss_per_char", "sequence_loss"),
+             "kcourse.sampling": ("generate", "TextGenerator", "MAX_LENGTH", "sample_next"),
+             "kcourse.data.pipeline": ("load_cifar10", "Cifar10Splits")}
+    for old, names in moved.items():
+        module = importlib.import_module(old)
+        assert module.__name__ == kcourse._MOVED[old]  # the module itself, not a copy
+        for name in names:
+            assert hasattr(module, name), f"{old}.{name}"
+    from kcourse.train import fit
+    from kcourse.training import fit as new_fit
+    assert fit is new_fit
+
+
+def test_load_model_registers_the_components_and_says_what_is_wrong(tmp_path):
+    import numpy as np
+    import pytest
+
+    import kcourse
+    from kcourse.tracks.cifar_mlp.models import mlp
+
+    model = mlp([4], input_dim=6, batch_norm=True, seed=0)
+    model.save(tmp_path / "m.keras")
+    x = np.ones((2, 6), "float32")
+    np.testing.assert_array_equal(kcourse.load_model(str(tmp_path / "m.keras"))(x), model(x))
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        kcourse.load_model(str(tmp_path / "none.keras"))
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="Cannot load"):
+        kcourse.load_model(str(tmp_path / "bad.keras"))
+    # a fresh process: import kcourse, then Keras' own loader finds the components
+    code = (f"import keras, kcourse\n"
+            f"keras.saving.load_model({str(tmp_path / 'm.keras')!r})\n"
+            f"print('loaded')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]

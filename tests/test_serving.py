@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kcourse.char_model import CharModel
 from kcourse.data import CLASS_NAMES, cifar10_builder, load_cifar10
 from kcourse.data.text import Vocabulary
-from kcourse.experiments import SettingError
+from kcourse.errors import SettingError
 from kcourse.layers import VanillaRNN
-from kcourse.models import mlp
 from kcourse.optimizers import AdaGrad
-from kcourse.runner import run_experiment
-from kcourse.sampling import MAX_LENGTH, generate
-from kcourse.serving import char_archive, export, run_row
+from kcourse.runs import run_experiment, run_row
+from kcourse.serving import export
+from kcourse.tracks.char_rnn.generation import MAX_LENGTH, generate
+from kcourse.tracks.char_rnn.model import CharModel
+from kcourse.tracks.char_rnn.track import text_archive
+from kcourse.tracks.cifar_mlp.models import mlp
 
 HERE = Path(__file__).resolve().parent
 N_IMAGES = 500
@@ -172,7 +173,7 @@ def _char_model(cell, vocab):
 def test_generate_signature_handles_any_prompt_and_rejects_bad_lengths(tmp_path, cell):
     vocab = Vocabulary.from_text("First Citizen:\nBefore we proceed any further, hear me.")
     model = _char_model(cell, vocab)
-    char_archive(model, vocab).write_out(str(tmp_path / "m"), verbose=False)
+    text_archive(model, vocab).write_out(str(tmp_path / "m"), verbose=False)
     served = tf.saved_model.load(str(tmp_path / "m"))
     assert set(served.signatures) == {"generate", "serving_default"}
 
@@ -185,7 +186,7 @@ def test_generate_signature_handles_any_prompt_and_rejects_bad_lengths(tmp_path,
     for prompt in ("First", "Ünknöwn €", "", "\xff"):  # known, unknown, empty chars
         text = run(prompt, 40, 0.8, 5)
         assert text == generate(model, vocab, prompt, 40, 0.8, seed=5)
-        assert len(text) == 40 and set(text) <= set(vocab.chars) | {"\ufffd"}
+        assert len(text) == 40 and set(text) <= set(vocab.chars)  # never out-of-vocabulary
     assert run("First", 30, 1.0, 1) != run("First", 30, 1.0, 2)
     assert run("", 25, 0.0, 9) == run("\n", 25, 0.0, 3)  # empty = newline; greedy ignores seed
     for bad in (0, -3, MAX_LENGTH + 1):
@@ -227,7 +228,7 @@ def test_a_char_run_exports_as_saved_model_but_not_onnx(tmp_path):
     vocab.save(row_dir / "vocab.json")
     (tmp_path / "run" / "metrics.json").write_text(json.dumps(
         {"experiment": "a4", "rows": [{"tag": "00", "val_loss_per_char": 2.0}]}))
-    with pytest.raises(SettingError, match="ONNX export covers the image classifiers"):
+    with pytest.raises(SettingError, match="a4 exports as saved_model, not onnx"):
         export(str(tmp_path / "run"), str(tmp_path / "out"), format="onnx")
     path = export(str(tmp_path / "run"), str(tmp_path / "out"))
     assert path == str(tmp_path / "out" / "a4" / "1")

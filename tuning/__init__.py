@@ -1,5 +1,3 @@
-"""KerasTuner hyperparameter searches for kcourse models (coarse-to-fine, distributed).
-
-The searches arrive with the multi-layer track; the kcourse trainer already drives
-the Keras callbacks a `keras_tuner.HyperModel.fit` passes it (`kcourse.train.fit`).
-"""
+"""KerasTuner searches for any kcourse track: `TrackHyperModel` (the track's model and
+training code as a `keras_tuner.HyperModel`) and `search.coarse_to_fine` (the course's
+two-stage search, its space read from the experiment's `search` data)."""

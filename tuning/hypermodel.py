@@ -1,66 +1,82 @@
-"""A KerasTuner HyperModel for the course's k-layer networks, trained by kcourse."""
+"""A KerasTuner HyperModel for any kcourse track, trained by the track's own code."""
 
 import keras_tuner
 
-from kcourse.runner import build_model, train_mlp
 
+class TrackHyperModel(keras_tuner.HyperModel):
+    """Tunes one setting of a track's experiment on a log scale (`log_<param>`),
+    optionally with choices of other hyperparameters.
 
-class CourseHyperModel(keras_tuner.HyperModel):
-    """Tunes lambda of a k-layer network (`kcourse.models.mlp`) on a log scale, and
-    optionally the step size of its cyclical learning rate.
-
-    `build(hp)` makes the network of `config` with `lambda = 10 ** log_lambda`, where
-    `log_lambda` is a choice among `log_values` (a grid, for `GridSearch`) or a float
-    in `log_range` (for `RandomSearch`). With `n_s_epochs`, the step size is a choice
-    too: `n_s = n_s_epochs * floor(n / batch_size)` updates (the course's A2 uses 2
-    epochs per half cycle, A3 5). `fit` trains the network with the kcourse trainer and
-    the config's cyclical learning rate and returns the final validation accuracy. It
-    passes the tuner's callbacks to the trainer, which calls `set_model`,
-    `on_epoch_end` (with `val_accuracy`) and `on_train_batch_end`, so the tuner saves
-    the best epoch and `tuner.get_best_models()` works.
+    `build(hp)` makes the track's model for the trial's configuration:
+    `param = 10 ** log_<param>`, where `log_<param>` is a choice among `log_values` (a
+    grid, for `GridSearch`) or a float in `log_range` (for `RandomSearch`); every
+    `choices` entry is a `Choice` the track turns into settings
+    (`apply_hyperparameters`). `fit` trains the model with the track's `train_trial`
+    and returns its objective values; it passes the tuner's callbacks to the trainer,
+    which calls `set_model`, `on_epoch_end` (with `val_accuracy`) and
+    `on_train_batch_end`, so the tuner saves the best epoch and
+    `tuner.get_best_models()` works.
 
     Args:
-        config: a resolved row configuration of an `mlp` experiment
-            (`kcourse.experiments.resolve`).
-        log_values: grid of log10(lambda) values, or
-        log_range: `(low, high)` of log10(lambda).
-        n_s_epochs: step sizes to choose from, in epochs per half cycle; None keeps
-            the config's `n_s`.
+        impl: the track's TensorFlow side (`Track.module()`): `build_model(config,
+            seed)`, `apply_hyperparameters(config, values, data)` and
+            `train_trial(config, data, model, seed, callbacks, verbose)`.
+        config: a resolved row configuration of the experiment.
+        param: the setting searched on a log scale (e.g. `"lambda"`).
+        log_values: grid of log10 values, or
+        log_range: `(low, high)` of log10 values.
+        choices: `{name: [values]}` of other hyperparameters (None: none).
         seed: seed of the initialisation and the shuffling (the same for every trial,
             so trials differ only by their hyperparameters).
     """
 
-    def __init__(self, config, log_values=None, log_range=None, n_s_epochs=None, seed=0,
-                 **kwargs):
+    def __init__(self, impl, config, param, log_values=None, log_range=None, choices=None,
+                 seed=0, **kwargs):
         super().__init__(**kwargs)
         if (log_values is None) == (log_range is None):
             raise ValueError("Give exactly one of log_values (a grid) and log_range.")
-        self.config = dict(config)
+        self.impl, self.config, self.param = impl, dict(config), param
         self.log_values = None if log_values is None else [float(v) for v in log_values]
         self.log_range = None if log_range is None else tuple(map(float, log_range))
-        self.n_s_epochs = None if n_s_epochs is None else [int(e) for e in n_s_epochs]
-        if self.n_s_epochs is not None and (not self.n_s_epochs or min(self.n_s_epochs) < 1):
-            raise ValueError(f"n_s_epochs must be a list of whole epochs >= 1, got {n_s_epochs}")
+        self.choices = dict(choices or {})
+        for name, values in self.choices.items():
+            if not values:
+                raise ValueError(f"choices[{name!r}] is empty.")
         self.seed = seed
 
-    def _config(self, hp):
+    def values(self, hp):
+        """The trial's hyperparameters: `{param: 10 ** log, choice: value, ...}`."""
+        name = "log_" + self.param
         if self.log_values is not None:
-            log_lambda = hp.Choice("log_lambda", self.log_values, ordered=True)
+            log = hp.Choice(name, self.log_values, ordered=True)
         else:
-            log_lambda = hp.Float("log_lambda", *self.log_range)
-        if self.n_s_epochs is not None:
-            hp.Choice("n_s_epochs", self.n_s_epochs, ordered=True)
-        return {**self.config, "lambda": 10.0 ** log_lambda}
+            log = hp.Float(name, *self.log_range)
+        values = {self.param: 10.0 ** log}
+        for choice, options in self.choices.items():
+            values[choice] = hp.Choice(choice, options, ordered=True)
+        return values
 
     def build(self, hp):
-        return build_model("mlp", self._config(hp), self.seed)
+        return self.impl.build_model({**self.config, self.param: self.values(hp)[self.param]},
+                                     self.seed)
 
-    def fit(self, hp, model, splits, callbacks=None, verbose=0, **kwargs):
-        """Train `model` on `splits` (a `kcourse.data.Cifar10Splits`)."""
-        config = self._config(hp)
-        if self.n_s_epochs is not None:
-            batches = int(splits.train.cardinality()) // config["batch_size"]
-            config["n_s"] = hp.get("n_s_epochs") * batches
-        _, _, history, _ = train_mlp(config, splits, None, self.seed, verbose,
-                                     callbacks=callbacks, model=model)
-        return {"val_accuracy": history.last["val_accuracy"]}
+    def fit(self, hp, model, data=None, callbacks=None, verbose=0, splits=None, **kwargs):
+        """Train `model` on the search's `data` (the track's `search_data`; `splits` is
+        its old name)."""
+        data = splits if data is None else data
+        config = self.impl.apply_hyperparameters(self.config, self.values(hp), data)
+        return self.impl.train_trial(config, data, model, self.seed, callbacks, verbose)
+
+
+def CourseHyperModel(config, log_values=None, log_range=None, n_s_epochs=None, seed=0,
+                     **kwargs):
+    """The lambda search of the course's k-layer nets (its old name): a
+    `TrackHyperModel` of the `cifar_mlp` track over lambda, with the step size in
+    epochs per half cycle (`n_s_epochs`) as a choice when given."""
+    from kcourse.tracks.cifar_mlp import track
+
+    if n_s_epochs is not None and (not n_s_epochs or min(n_s_epochs) < 1):
+        raise ValueError(f"n_s_epochs must be a list of whole epochs >= 1, got {n_s_epochs}")
+    choices = None if n_s_epochs is None else {"n_s_epochs": [int(e) for e in n_s_epochs]}
+    return TrackHyperModel(track, config, "lambda", log_values, log_range, choices, seed,
+                           **kwargs)

@@ -1,11 +1,16 @@
-"""Coarse-to-fine search for lambda with KerasTuner, as the course describes.
+"""Coarse-to-fine search of one setting with KerasTuner, as the course describes.
 
-Stage 1 (coarse): a grid of log10(lambda) values (course: 8 values in [-5, -1]), each
-trained for the experiment's cycles (course: 2 cycles, n_s = 2 floor(n / n_batch)) on
-the `search` split; a search with `n_s_epochs` runs the grid once per step size. Stage 2
-(fine): random log10(lambda) in the range spanned by the best coarse values of the best
-step size. Both tuners keep their trials in the run directory, so an interrupted
-search resumes; `results.json`, `trials.csv` and `figures/lambda_search.png` sum it up.
+An experiment with a `search` entry declares it as data:
+`{"param", "coarse_min", "coarse_max", "coarse_values", "fine_trials", "fine_top",
+"objective", "choices"?}`. Stage 1 (coarse): a grid of `coarse_values` values of
+log10(param) in [coarse_min, coarse_max] (course: 8 values of log10(lambda) in
+[-5, -1]), once per combination of `choices`. Stage 2 (fine): `fine_trials` random
+log10(param) in the range spanned by the `fine_top` best coarse values, with the
+choices of the best coarse trial. The trials train with the experiment's track
+(`tuning.hypermodel.TrackHyperModel`); both tuners keep their trials in the run
+directory, so an interrupted search resumes; `results.json`, `trials.csv` and
+`figures/<param>_search.png` sum it up, with the best model's test figure measured
+once at the end.
 
 KerasTuner distributes a search over processes when `KERASTUNER_TUNER_ID`,
 `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` are set (one "chief", several
@@ -14,44 +19,40 @@ never wipe each other's trials.
 """
 
 import csv
-import json
+import io
 import os
-import shutil
 
 import keras_tuner
 import numpy as np
 
 from kcourse import experiments, plots
-from kcourse.data import batched
-from kcourse.runner import EVAL_BATCH, data_for
-from kcourse.train import evaluate
-from kcourse.losses import get as get_loss
-from tuning.hypermodel import CourseHyperModel
-
-OBJECTIVE = keras_tuner.Objective("val_accuracy", direction="max")
+from kcourse.runs.layout import start_fresh, write_json, write_text
+from tuning.hypermodel import TrackHyperModel
 
 
-def _trials(tuner, stage):
+def _trials(tuner, stage, param, choices):
     rows = []
     for trial in tuner.oracle.trials.values():
         if trial.status != "COMPLETED":
             continue
         values = trial.hyperparameters.values
-        rows.append({"stage": stage, "trial": trial.trial_id,
-                     "log_lambda": values["log_lambda"], "lambda": 10.0 ** values["log_lambda"],
-                     **({"n_s_epochs": values["n_s_epochs"]} if "n_s_epochs" in values else {}),
-                     "val_accuracy": trial.score})
-    return sorted(rows, key=lambda row: (row.get("n_s_epochs", 0), row["log_lambda"]))
+        log = values["log_" + param]
+        rows.append({"stage": stage, "trial": trial.trial_id, "log_" + param: log,
+                     param: 10.0 ** log, **{c: values[c] for c in choices if c in values},
+                     tuner.oracle.objective.name: trial.score})
+    return sorted(rows, key=lambda row: (*(row.get(c, 0) for c in choices),
+                                         row["log_" + param]))
 
 
-def fine_range(coarse, top):
-    """The log10(lambda) range spanned by the `top` best coarse trials (at least one
-    grid step wide)."""
-    best = sorted(coarse, key=lambda t: -t["val_accuracy"])[:top]
-    low = min(t["log_lambda"] for t in best)
-    high = max(t["log_lambda"] for t in best)
+def fine_range(coarse, top, param="lambda", objective="val_accuracy"):
+    """The log10 range spanned by the `top` best coarse trials (at least one grid step
+    wide)."""
+    key = "log_" + param
+    best = sorted(coarse, key=lambda t: -t[objective])[:top]
+    low = min(t[key] for t in best)
+    high = max(t[key] for t in best)
     if high - low < 1e-9:
-        grid = sorted({t["log_lambda"] for t in coarse})
+        grid = sorted({t[key] for t in coarse})
         step = (grid[-1] - grid[0]) / max(1, len(grid) - 1) or 1.0
         low, high = low - step / 2, high + step / 2
     return low, high
@@ -59,69 +60,102 @@ def fine_range(coarse, top):
 
 def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
                    fresh=False, verbose=1):
-    """Run the two-stage lambda search of experiment `name`; return the results dict."""
+    """Run the two-stage search of experiment `name`; return the results dict."""
     spec = experiments.get(name)
     if "search" not in spec:
         raise experiments.SettingError(f"{name} is not a search; `kcourse list` shows them")
     search = dict(spec["search"])
     if quick:
         search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
+    param, objective = search["param"], search.get("objective", "val_accuracy")
+    choices = search.get("choices", {})
     config = experiments.resolve(name, overrides, quick)[0]
+    impl = experiments.track_of(name).module()
     out = out or experiments.run_dir(name, quick)
-    if fresh and os.path.isdir(out):
-        shutil.rmtree(out)
-    os.makedirs(os.path.join(out, "figures"), exist_ok=True)
-    splits = data_for(config, data_dir)
-    common = dict(objective=OBJECTIVE, directory=out, overwrite=False, seed=seed)
+    if fresh:
+        start_fresh(out, name)
+    # no lock: the workers of a distributed search share the directory
+    write_json(os.path.join(out, "config.json"),
+               {"experiment": name, "seed": seed, "quick": quick,
+                "overrides": overrides or {}, "rows": [config], "data_dir": data_dir})
+    data = impl.search_data(config, data_dir)
+    common = dict(objective=keras_tuner.Objective(objective, direction="max"),
+                  directory=out, overwrite=False, seed=seed)
 
-    grid = np.linspace(search["coarse_min"], search["coarse_max"], search["coarse_values"])
-    steps = search.get("n_s_epochs")
+    grid = np.linspace(search["coarse_min"], search["coarse_max"],
+                       search["coarse_values"])
+    combinations = int(np.prod([len(v) for v in choices.values()]))
     coarse_tuner = keras_tuner.GridSearch(
-        CourseHyperModel(config, log_values=grid, n_s_epochs=steps, seed=seed),
-        project_name="coarse", max_trials=len(grid) * len(steps or [None]), **common)
-    coarse_tuner.search(splits=splits, verbose=verbose)
-    coarse = _trials(coarse_tuner, "coarse")
+        TrackHyperModel(impl, config, param, log_values=grid, choices=choices,
+                        seed=seed),
+        project_name="coarse", max_trials=len(grid) * combinations, **common)
+    coarse_tuner.search(data=data, verbose=verbose)
+    coarse = _trials(coarse_tuner, "coarse", param, choices)
 
-    # the fine stage keeps the step size of the best coarse trial
-    step = max(coarse, key=lambda t: t["val_accuracy"]).get("n_s_epochs")
-    low, high = fine_range([t for t in coarse if t.get("n_s_epochs") == step],
-                           search["fine_top"])
+    # the fine stage keeps the choices of the best coarse trial
+    best_coarse = max(coarse, key=lambda t: t[objective])
+    kept = {c: [best_coarse[c]] for c in choices}
+    low, high = fine_range([t for t in coarse if all(t[c] == v[0]
+                                                     for c, v in kept.items())],
+                           search["fine_top"], param, objective)
     fine_tuner = keras_tuner.RandomSearch(
-        CourseHyperModel(config, log_range=(low, high),
-                         n_s_epochs=None if step is None else [step], seed=seed),
+        TrackHyperModel(impl, config, param, log_range=(low, high), choices=kept,
+                        seed=seed),
         project_name="fine", max_trials=search["fine_trials"], **common)
-    fine_tuner.search(splits=splits, verbose=verbose)
-    fine = _trials(fine_tuner, "fine")
+    fine_tuner.search(data=data, verbose=verbose)
+    fine = _trials(fine_tuner, "fine", param, choices)
 
     trials = coarse + fine
-    best = max(trials, key=lambda t: t["val_accuracy"])
+    best = max(trials, key=lambda t: t[objective])
     tuner = coarse_tuner if best["stage"] == "coarse" else fine_tuner
     model = tuner.get_best_models(1)[0]
-    test = evaluate(model, get_loss(config["loss"]), batched(splits.test, EVAL_BATCH))
+    test = impl.evaluate_test(config, data, model)
     results = {"experiment": name, "reference": spec["reference"], "config": config,
                "seed": seed, "fine_range": [low, high], "best": best,
                "best_test_accuracy": test["accuracy"], "trials": trials}
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    with open(os.path.join(out, "trials.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, list(trials[0]))
-        writer.writeheader()
-        writer.writerows(trials)
-    plots.plot_search(trials, "lambda", os.path.join(out, "figures", "lambda_search.png"),
-                      title=f"{name}: validation accuracy against lambda")
+    write_json(os.path.join(out, "results.json"), results)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, list(trials[0]))
+    writer.writeheader()
+    writer.writerows(trials)
+    write_text(os.path.join(out, "trials.csv"), text.getvalue())
+    plots.plot_search(trials, param, os.path.join(out, "figures", f"{param}_search.png"),
+                      title=f"{name}: {objective.replace('_', ' ')} against {param}",
+                      objective=objective, choices=list(choices))
     return results
+
+
+def _space(results):
+    search = experiments.get(results["experiment"])["search"]
+    return search["param"], search.get("objective", "val_accuracy")
 
 
 def search_table(results):
     """The trials of a search as a text table, best marked."""
-    with_steps = "n_s_epochs" in results["best"]
-    lines = ["stage   trial  log10(lambda)     lambda"
-             + ("  n_s (epochs)" if with_steps else "") + "  val_accuracy",
-             "------  -----  -------------  ---------" + ("  ------------" if with_steps else "")
-             + "  ------------"]
+    param, objective = _space(results)
+    choices = [c for c in results["best"] if c not in (
+        "stage", "trial", "log_" + param, param, objective)]
+    header = ["stage", "trial", f"log10({param})", param, *choices, objective]
+    lines = []
     for t in results["trials"]:
         mark = "  <- best" if t == results["best"] else ""
-        step = f"  {t['n_s_epochs']:12d}" if with_steps else ""
-        lines.append(f"{t['stage']:6s}  {t['trial']:>5s}  {t['log_lambda']:13.3f}  "
-                     f"{t['lambda']:9.3g}{step}  {t['val_accuracy']:12.4f}{mark}")
-    return "\n".join(lines)
+        lines.append([t["stage"], t["trial"], f"{t['log_' + param]:.3f}", f"{t[param]:.3g}",
+                      *(str(t[c]) for c in choices), f"{t[objective]:.4f}", mark])
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    rows = [header, ["-" * w for w in widths]] + lines
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(row, widths)) + (
+        row[-1] if len(row) > len(widths) else "") for row in rows)
+
+
+def search_summary(results, out):
+    """The table, the best trial and where the results are, for the command line."""
+    param, objective = _space(results)
+    best = results["best"]
+    extra = "".join(f", {c} {v}" for c, v in best.items() if c not in (
+        "stage", "trial", "log_" + param, param, objective))
+    low, high = results["fine_range"]
+    return (f"{search_table(results)}\n\nBest {param} {best[param]:.4g}{extra} ({objective} "
+            f"{best[objective]:.4f}, test accuracy {results['best_test_accuracy']:.4f}); "
+            f"fine stage searched log10({param}) in [{low:.2f}, {high:.2f}].\n"
+            f"Results: {os.path.join(out, 'results.json')}, "
+            f"{os.path.join(out, 'figures', f'{param}_search.png')}")

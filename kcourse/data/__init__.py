@@ -1,11 +1,15 @@
-"""Datasets: the CIFAR-10 TFDS builder and the course's preprocessing pipelines."""
+"""Datasets (TFDS builders, splits, text) and how the trainer reads them (batches,
+epoch orders, augmentation, text streams)."""
 
+from kcourse.data.augment import chain, random_flip, random_shift
+from kcourse.data.batching import InMemory, InMemoryBatches, batched, in_memory
 from kcourse.data.cifar10 import (CLASS_NAMES, ENV_VAR, DataNotFoundError, KcourseCifar10,
                                   missing_data_message)
-from kcourse.data.pipeline import (PRESETS, Cifar10Splits, batched, cifar10_builder,
-                                   chain, load_cifar10, random_flip, random_shift,
-                                   resolve_data_dir)
+from kcourse.data.splits import (PRESETS, Cifar10Splits, cifar10_builder, load_cifar10,
+                                 resolve_data_dir)
+from kcourse.data.streams import TextStreams
 
-__all__ = ["CLASS_NAMES", "ENV_VAR", "DataNotFoundError", "KcourseCifar10", "PRESETS",
-           "Cifar10Splits", "batched", "cifar10_builder", "chain", "load_cifar10",
-           "random_flip", "random_shift", "resolve_data_dir", "missing_data_message"]
+__all__ = ["CLASS_NAMES", "ENV_VAR", "DataNotFoundError", "InMemory", "InMemoryBatches",
+           "KcourseCifar10", "PRESETS", "Cifar10Splits", "TextStreams", "batched",
+           "cifar10_builder", "chain", "in_memory", "load_cifar10", "missing_data_message",
+           "random_flip", "random_shift", "resolve_data_dir"]

@@ -75,7 +75,7 @@ class TextSplits:
 def _tiny_shakespeare(data_dir, tfds_dir):
     import tensorflow_datasets as tfds
 
-    from kcourse.data.pipeline import resolve_data_dir
+    from kcourse.data.splits import resolve_data_dir
 
     builder = tfds.builder(TINY_SHAKESPEARE, data_dir=tfds_dir)
     if not builder.is_prepared():

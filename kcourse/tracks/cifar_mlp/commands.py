@@ -1,0 +1,50 @@
+"""`kcourse lr-range`: the learning-rate range test of a multi-layer experiment
+(TensorFlow-free until it runs)."""
+
+from kcourse.errors import SettingError
+
+
+def add_commands(commands):
+    from kcourse.cli import run_options
+
+    parser = commands.add_parser("lr-range", help="learning-rate range test: plot accuracy "
+                                                  "against the rate, suggest eta_min and "
+                                                  "eta_max (a2-*, a3-* experiments)")
+    run_options(parser, "runs/EXPERIMENT-lr-range", fresh=False)
+    parser.add_argument("--eta-min", type=float, default=1e-5, help="default 1e-5")
+    parser.add_argument("--eta-max", type=float, default=1.0, help="default 1")
+    parser.add_argument("--epochs", type=int, default=8, help="default 8")
+    return {"lr-range": cmd_lr_range}
+
+
+def cmd_lr_range(args):
+    import os
+
+    from kcourse import experiments
+    from kcourse.runs import default_run_dir
+
+    spec = experiments.get(args.experiment)
+    if spec.get("task") != "mlp":
+        raise SettingError(f"{args.experiment} has no cyclical learning rate; "
+                           "range-test an a2-* or a3-* experiment")
+    overrides = experiments.parse_sets(args.experiment, args.set)
+    config = experiments.resolve(args.experiment, overrides, args.quick)[0]
+    if not 0 < args.eta_min < args.eta_max:
+        raise SettingError(f"need 0 < --eta-min < --eta-max, got {args.eta_min} and "
+                           f"{args.eta_max}")
+    if args.epochs < 1:
+        raise SettingError(f"--epochs must be at least 1, got {args.epochs}")
+    from kcourse.tracks.cifar_mlp.track import lr_range_experiment
+
+    out = args.out or default_run_dir(args.experiment + "-lr-range", args.quick)
+    suggestion = lr_range_experiment(args.experiment, config, out=out,
+                                     data_dir=args.data_dir, seed=args.seed,
+                                     eta_min=args.eta_min, eta_max=args.eta_max,
+                                     epochs=args.epochs, verbose=0 if args.quiet else 1)
+    print(f"\nSuggested cyclical range: eta_min={suggestion['eta_min']:.3g}, "
+          f"eta_max={suggestion['eta_max']:.3g} (validation accuracy peaks at "
+          f"{suggestion['peak_val_accuracy']:.4f}).")
+    print(f"Use them with: kcourse run {args.experiment} --set eta_min="
+          f"{suggestion['eta_min']:.3g} --set eta_max={suggestion['eta_max']:.3g}")
+    print(f"Plot: {os.path.join(out, 'lr_range.png')}")
+    return 0
