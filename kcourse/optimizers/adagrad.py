@@ -1,7 +1,24 @@
 """AdaGrad (and its RMSProp variant), the optimizer of the course's char-RNN."""
 
 import keras
+import tensorflow as tf
 from keras import ops
+
+
+def summed_gradient(gradient, variable):
+    """The dense gradient of `variable`: `tf.IndexedSlices` summed over their indices.
+
+    The gradient of a row lookup (`ops.take(U, ids)`, an embedding) is a
+    `tf.IndexedSlices` with one slice per looked-up id, and an id that repeats in
+    the batch gives several slices for the same row. The gradient of the row is
+    their sum. Other gradients (dense tensors, `None`) are returned as they are.
+    """
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    rows = variable.shape[0]
+    if rows is None:
+        rows = gradient.dense_shape[0]
+    return tf.math.unsorted_segment_sum(gradient.values, gradient.indices, rows)
 
 
 @keras.saving.register_keras_serializable(package="kcourse")
@@ -19,6 +36,13 @@ class AdaGrad(keras.optimizers.Optimizer):
     `keras.optimizers.Adagrad` (whose default accumulator starts at 0.1). The course
     clips every gradient entry to [−5, 5] first: pass `clipvalue=5.0`, or
     `global_clipnorm=...` to clip by the global norm (Keras' base-optimizer options).
+
+    g is the full gradient of θ, as in the course. A sparse gradient
+    (`tf.IndexedSlices`, e.g. of the one-hot input weights `U` when a character
+    repeats in the sequence) is first summed into its dense tensor, so that
+    clipping, g² and the RMSProp decay act on the summed gradient of every row
+    exactly as on the equivalent dense gradient (Keras' base optimizer would
+    otherwise clip and square each slice separately).
 
     Args:
         learning_rate: η, a float or a `LearningRateSchedule` (course: 0.1).
@@ -53,9 +77,20 @@ class AdaGrad(keras.optimizers.Optimizer):
             var_list, "accumulator",
             initializer=keras.initializers.Constant(self.initial_accumulator_value))
 
+    def apply(self, grads, trainable_variables=None):
+        # sum sparse gradients before the base optimizer scales and clips them
+        grads = list(grads)
+        if trainable_variables is not None:
+            trainable_variables = list(trainable_variables)
+        variables = (self._trainable_variables if trainable_variables is None
+                     else trainable_variables)
+        if len(variables) == len(grads):  # else the base class raises its error
+            grads = [summed_gradient(g, v) for g, v in zip(grads, variables)]
+        return super().apply(grads, trainable_variables)
+
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        g = ops.cast(gradient, variable.dtype)
+        g = ops.cast(summed_gradient(gradient, variable), variable.dtype)
         m = self._accumulators[self._get_variable_index(variable)]
         if self.rho is None:
             self.assign_add(m, ops.square(g))
