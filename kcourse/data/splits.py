@@ -97,7 +97,8 @@ def _stats(dataset):
 class Cifar10Splits:
     """Preprocessed CIFAR-10 splits, each an `InMemory` `(x, y)` (`.dataset` for tf.data).
 
-    `x` is a float32 vector of 3072 standardized values, `y` a one-hot float32 vector.
+    `x` is a float32 vector of 3072 standardized values (or a 32x32x3 image, see
+    `load_cifar10(flatten=False)`), `y` a one-hot float32 vector.
     `mean` and `std` are the training split's statistics (needed to export a model
     that takes raw images).
     """
@@ -119,7 +120,7 @@ class Cifar10Splits:
         return data.x.numpy(), data.y.numpy()
 
 
-def load_cifar10(preset="a1", data_dir=None, tfds_dir=None, limit=None):
+def load_cifar10(preset="a1", data_dir=None, tfds_dir=None, limit=None, flatten=True):
     """Load CIFAR-10 with the course's preprocessing for a named split preset.
 
     Args:
@@ -128,6 +129,9 @@ def load_cifar10(preset="a1", data_dir=None, tfds_dir=None, limit=None):
         data_dir: TFDS manual directory (see `cifar10_builder`).
         tfds_dir: TFDS prepared-data directory.
         limit: keep only the first `limit` examples of every split (smoke tests).
+        flatten: `x` as 3072-vectors in HWC order (the course's networks), or with
+            `False` as 32x32x3 images (convolutional networks). The standardisation is
+            the same; `mean` and `std` are 3072-vectors either way.
 
     Returns:
         A `Cifar10Splits`. Batch the datasets with `batched`.
@@ -141,7 +145,8 @@ def load_cifar10(preset="a1", data_dir=None, tfds_dir=None, limit=None):
     vectors = {name: ds.map(_to_vectors, num_parallel_calls=tf.data.AUTOTUNE)
                for name, ds in raw.items()}
     mean, std = _stats(vectors["train"])
-    standardize = lambda x, y: ((x - mean) / std, y)  # noqa: E731
-    splits = {name: in_memory(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE))
+    shape = [DIM] if flatten else [32, 32, 3]
+    splits = {name: in_memory(ds.map(lambda x, y: (tf.reshape((x - mean) / std, shape), y),
+                                     num_parallel_calls=tf.data.AUTOTUNE))
               for name, ds in vectors.items()}
     return Cifar10Splits(preset=preset, mean=mean, std=std, **splits)

@@ -47,6 +47,15 @@ def test_pipeline_standardizes_with_training_statistics(fake_cifar):
     assert splits.sizes() == {"train": 12, "val": 12, "test": 12}
 
 
+def test_images_stay_32x32x3_until_a_model_flattens_them(fake_cifar):
+    vectors = load_cifar10("a1", fake_cifar["manual"], fake_cifar["tfds"])
+    images = load_cifar10("a1", fake_cifar["manual"], fake_cifar["tfds"], flatten=False)
+    x, y = images.numpy("val")
+    assert x.shape == (12, 32, 32, 3) and images.mean.shape == (3072,)
+    np.testing.assert_array_equal(x.reshape(12, -1), vectors.numpy("val")[0])
+    np.testing.assert_array_equal(y, vectors.numpy("val")[1])
+
+
 def test_limit_keeps_the_first_examples(fake_cifar):
     splits = load_cifar10("a1", fake_cifar["manual"], fake_cifar["tfds"], limit=5)
     assert splits.sizes() == {"train": 5, "val": 5, "test": 5}
