@@ -9,6 +9,8 @@ import sys
 
 from kcourse.errors import DataNotFoundError, SettingError
 
+DIVERGED = 3  # exit code of a run in which a row diverged
+
 
 def data_options(parser):
     parser.add_argument("--data-dir", metavar="PATH",
@@ -17,7 +19,30 @@ def data_options(parser):
     parser.add_argument("--tfds-dir", metavar="PATH",
                         help="where TFDS keeps prepared datasets (default $TFDS_DATA_DIR "
                              "or ~/tensorflow_datasets)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_value, default=0,
+                        help="random seed, 0 to 2**32 - 1 (default 0)")
+
+
+def seed_value(text):
+    """A seed: an integer in [0, 2**32) (what NumPy, Python and TensorFlow all take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value
+
+
+def finite_float(text):
+    """A finite number (not nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 def run_options(parser, default_out="runs/EXPERIMENT", fresh=True):
@@ -42,16 +67,28 @@ def _command_modules():
     return [importlib.import_module(t.commands) for t in tracks().values() if t.commands]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="kcourse", description="Reproduce the course's experiments with Keras.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="kcourse",
+                    description="Reproduce the course's experiments with Keras.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=Parser)
     handlers = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "export": cmd_export,
                 "gradcheck": cmd_gradcheck}
 
     commands.add_parser("list", help="list the experiments, by track")
-    run = commands.add_parser("run", help="train an experiment into a run directory")
+    run = commands.add_parser("run", help="train an experiment into a run directory "
+                                          "(exit code 3 when a row diverged)")
     run_options(run)
+    run.add_argument("--fresh-row", type=int, action="append", default=[], metavar="N",
+                     help="train row N again from the start, keeping the others "
+                          "(repeatable)")
     tune = commands.add_parser("tune", help="coarse-to-fine KerasTuner search of an "
                                             "experiment's search (kcourse list: 'search')")
     run_options(tune)
@@ -66,6 +103,8 @@ def build_parser():
     export.add_argument("--format", choices=("saved_model", "onnx"), default="saved_model",
                         help="saved_model (default) or onnx (image classifiers; needs "
                              "kcourse[onnx])")
+    export.add_argument("--allow-diverged", action="store_true",
+                        help="export a row whose training diverged (refused otherwise)")
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
     check.add_argument("experiment")
@@ -96,7 +135,7 @@ def checked_options(args, search=False):
     """The keyword arguments of a run (or, with `search`, a search) from the command
     line, checked before TensorFlow loads."""
     from kcourse import experiments
-    from kcourse.runs import default_run_dir
+    from kcourse.runs import check_fresh, default_run_dir
 
     spec = experiments.get(args.experiment)
     if not search and "search" in spec:
@@ -111,7 +150,12 @@ def checked_options(args, search=False):
         if hasattr(module, "run_overrides"):
             overrides.update(module.run_overrides(args, args.experiment))
     experiments.resolve(args.experiment, overrides, args.quick)
-    return {"out": args.out or default_run_dir(args.experiment, args.quick),
+    out = args.out or default_run_dir(args.experiment, args.quick)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SettingError(f"--out {out} is a file, not a directory")
+    if getattr(args, "fresh", False):
+        check_fresh(out, args.experiment)
+    return {"out": out,
             "data_dir": args.data_dir, "seed": args.seed, "quick": args.quick,
             "overrides": overrides, "fresh": getattr(args, "fresh", False),
             "verbose": 0 if args.quiet else 1}
@@ -121,10 +165,16 @@ def cmd_run(args):
     options = checked_options(args)
     from kcourse.runs import run_experiment, summary_table
 
-    metrics = run_experiment(args.experiment, **options)
+    metrics = run_experiment(args.experiment, fresh_rows=args.fresh_row, **options)
     print(f"\n{args.experiment}: {metrics['reference']}")
     print(summary_table(metrics))
     print(f"\nRun directory: {options['out']}")
+    diverged = [row["tag"] for row in metrics["rows"] if row.get("diverged")]
+    if diverged:
+        print(f"kcourse: training diverged in {', '.join(diverged)}: those rows keep their "
+              "last finite weights and are not exported unless asked (--allow-diverged); "
+              "lower the learning rate", file=sys.stderr)
+        return DIVERGED
     return 0
 
 
@@ -142,7 +192,7 @@ def cmd_export(args):
     from kcourse.serving import export
 
     path = export(args.run_dir, args.out_dir, args.version, args.row, args.format,
-                  args.name)
+                  args.name, allow_diverged=args.allow_diverged)
     print(f"Exported to {path}")
     if args.format == "saved_model":
         print(f"Inspect: saved_model_cli show --dir {path} --all")

@@ -127,4 +127,7 @@ def resolve(name, overrides=None, quick=False):
     for config in configs:
         for key, value in config.items():
             check(name, key, value)
+        for test, message in track_of(name).rules:
+            if not test(config):
+                raise SettingError(message.format(**config))
     return configs

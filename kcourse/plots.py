@@ -10,10 +10,14 @@ import numpy as np  # noqa: E402
 
 
 def _save(fig, path):
+    """Write the figure to `path` atomically (a temporary file, then a rename)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp{os.getpid()}{ext}"
+    fig.savefig(tmp, dpi=110)
     plt.close(fig)
+    os.replace(tmp, path)
     return path
 
 

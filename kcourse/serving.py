@@ -28,7 +28,7 @@ repositories; same input and output names.
 
 import importlib.util
 import os
-import shutil
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,12 +43,23 @@ FORMATS = ("saved_model", "onnx")
 ONNX_OPSET = 17
 
 
-def checked_shape(x, shape, message):
-    """`x`, usable only after its shape past the batch axis is checked to be `shape`
-    (else an InvalidArgumentError with `message`, before any op reads `x`)."""
-    check = tf.debugging.assert_equal(tf.shape(x)[1:], shape, message=message)
-    with tf.control_dependencies([check]):
+def checked(x, shape, message, condition=None):
+    """`x`, usable only after its shape past the batch axis is checked to be `shape` (any
+    rank, e.g. a single image without its batch axis, is caught) and, if given,
+    `condition(x)` holds; else an InvalidArgumentError with `message`, before any op
+    reads `x`."""
+    rank_ok = tf.equal(tf.rank(x), len(shape) + 1)
+    ok = tf.cond(rank_ok, lambda: tf.reduce_all(tf.equal(tf.shape(x)[1:], shape)),
+                 lambda: tf.constant(False))
+    checks = [tf.debugging.Assert(ok, [message, "got shape", tf.shape(x)])]
+    if condition is not None:
+        with tf.control_dependencies(checks):
+            checks.append(tf.debugging.Assert(condition(x), [message]))
+    with tf.control_dependencies(checks):
         return tf.identity(x)
+
+
+checked_shape = checked  # its old name
 
 
 def next_version(model_dir):
@@ -72,52 +83,97 @@ def to_onnx(saved_model_dir, path, opset=ONNX_OPSET):
     return path
 
 
-def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=None):
+def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=None,
+           allow_diverged=False):
     """Export the model of a finished run for serving.
 
     Args:
         run_dir: the run directory (`kcourse run ... --out`).
         out_dir: the model base directory; the model goes to `out_dir/<name>/<version>/`.
-        version: version number (default: one more than the highest already there).
+        version: version number (default: one more than the highest already there,
+            claimed atomically, so that concurrent exports get different versions).
         row: which row of the run (default: the best, see `kcourse.runs.run_row`).
         format: `"saved_model"` (TensorFlow Serving) or `"onnx"` (`model.onnx`
             in the version directory; classifiers only).
-        name: the model's name (default: the experiment's name, with "-onnx" for
-            ONNX, so that the two formats never share a model's versions).
+        name: the model's name, a plain name (default: the experiment's name, with
+            "-onnx" for ONNX, so that the two formats never share a model's versions).
+        allow_diverged: export a row whose training diverged (refused otherwise).
 
     Returns:
-        The directory written.
+        The directory written. A failed export leaves nothing behind.
     """
     if format not in FORMATS:
         raise SettingError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise SettingError(f"--name {name!r}: a model name is a plain name (letters, "
+                           "digits, '.', '_', '-'), not a path")
+    if version is not None and int(version) < 1:
+        raise SettingError(f"version must be a positive integer, got {version}")
     info, row_dir = run_row(run_dir, row)
+    if info.get("diverged") and not allow_diverged:
+        raise SettingError(f"row {info['index']} of {run_dir} diverged in training; "
+                           "export it anyway with --allow-diverged, or choose a row with "
+                           "--row")
     track = track_of(info["experiment"])
     if format not in track.formats:
         raise SettingError(f"{info['experiment']} exports as {' or '.join(track.formats)}, "
                            f"not {format}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SettingError(f"OUT_DIR {out_dir} is a file, not a directory")
     model_dir = os.path.join(out_dir, name or info["experiment"] + (
         "-onnx" if format == "onnx" else ""))  # a server's model: versions of one format
-    version = next_version(model_dir) if version is None else int(version)
-    if version < 1:
-        raise SettingError(f"version must be a positive integer, got {version}")
-    target = os.path.join(model_dir, str(version))
-    if os.path.exists(target):
-        raise SettingError(f"{target} exists already: serving versions are immutable; "
-                           "give another --version or leave it out for the next one")
-    os.makedirs(model_dir, exist_ok=True)
-    archive = track.module().archive(row_dir, info)
-    with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as tmp:
-        saved_model = os.path.join(tmp, "saved_model")
-        archive.write_out(saved_model, verbose=False)
-        if format == "onnx":
-            os.makedirs(os.path.join(tmp, "onnx"))
-            to_onnx(saved_model, os.path.join(tmp, "onnx", "model.onnx"))
-            saved_model = os.path.join(tmp, "onnx")
-        extra = os.path.join(saved_model, "assets.extra" if format == "saved_model" else "")
-        os.makedirs(extra, exist_ok=True)
-        write_json(os.path.join(extra, "kcourse_export.json"),
-                   {"run_dir": os.path.abspath(run_dir), "row": info["index"],
-                    "tag": info["tag"], "experiment": info["experiment"],
-                    "track": info["track"], "format": format})
-        shutil.move(saved_model, target)  # complete or absent: a server never sees half
-    return target
+    if version is not None and os.path.exists(os.path.join(model_dir, str(int(version)))):
+        raise SettingError(f"{os.path.join(model_dir, str(int(version)))} exists already: "
+                           "serving versions are immutable; give another --version or leave "
+                           "it out for the next one")
+    made = [d for d in (out_dir, model_dir) if not os.path.exists(d)]
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+    except OSError as error:
+        raise SettingError(f"cannot create {model_dir} ({error.strerror})") from None
+    if not os.access(model_dir, os.W_OK):
+        raise SettingError(f"{model_dir} is not writable")
+    try:
+        try:
+            archive = track.module().archive(row_dir, info)
+        except (OSError, ValueError) as error:
+            raise SettingError(f"the model of {row_dir} cannot be loaded ({type(error).__name__}"
+                               f"); train that row again with kcourse run --fresh-row "
+                               f"{info['index']}") from None
+        with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as tmp:
+            saved_model = os.path.join(tmp, "saved_model")
+            archive.write_out(saved_model, verbose=False)
+            if format == "onnx":
+                os.makedirs(os.path.join(tmp, "onnx"))
+                to_onnx(saved_model, os.path.join(tmp, "onnx", "model.onnx"))
+                saved_model = os.path.join(tmp, "onnx")
+            extra = os.path.join(saved_model, "assets.extra" if format == "saved_model" else "")
+            write_json(os.path.join(extra, "kcourse_export.json"),
+                       {"run_dir": os.path.abspath(run_dir), "row": info["index"],
+                        "tag": info["tag"], "experiment": info["experiment"],
+                        "track": info["track"], "format": format})
+            return _claim(saved_model, model_dir, version)
+    except BaseException:
+        for folder in reversed(made):  # what this export created, if still empty
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+        raise
+
+
+def _claim(source, model_dir, version):
+    """Move the finished export `source` into `model_dir/<version>` atomically (rename
+    of a directory: it appears complete or not at all); with no version given, the
+    next free one, retried if another export claims it first."""
+    while True:
+        number = next_version(model_dir) if version is None else int(version)
+        target = os.path.join(model_dir, str(number))
+        try:
+            os.rename(source, target)  # fails if target exists (and is not empty)
+            return target
+        except OSError:
+            if not os.path.exists(target):
+                raise
+            if version is not None:
+                raise SettingError(f"{target} exists already: serving versions are "
+                                   "immutable; give another --version or leave it out for "
+                                   "the next one") from None

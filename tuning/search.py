@@ -21,11 +21,13 @@ never wipe each other's trials.
 import csv
 import io
 import os
+import shutil
 
 import keras_tuner
 import numpy as np
 
 from kcourse import experiments, plots
+from kcourse.errors import DataNotFoundError, SettingError
 from kcourse.runs.layout import start_fresh, write_json, write_text
 from tuning.hypermodel import TrackHyperModel
 
@@ -63,17 +65,29 @@ def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides
     """Run the two-stage search of experiment `name`; return the results dict."""
     spec = experiments.get(name)
     if "search" not in spec:
-        raise experiments.SettingError(f"{name} is not a search; `kcourse list` shows them")
+        raise SettingError(f"{name} is not a search; `kcourse list` shows them")
     search = dict(spec["search"])
     if quick:
         search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
-    param, objective = search["param"], search.get("objective", "val_accuracy")
-    choices = search.get("choices", {})
     config = experiments.resolve(name, overrides, quick)[0]
     impl = experiments.track_of(name).module()
     out = out or experiments.run_dir(name, quick)
     if fresh:
         start_fresh(out, name)
+    created = not os.path.exists(out)
+    try:
+        return _search(name, spec, search, impl, config, out, data_dir, seed, quick,
+                       overrides, verbose)
+    except (SettingError, DataNotFoundError):
+        if created:  # refused before any trial: leave nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _search(name, spec, search, impl, config, out, data_dir, seed, quick, overrides,
+            verbose):
+    param, objective = search["param"], search.get("objective", "val_accuracy")
+    choices = search.get("choices", {})
     # no lock: the workers of a distributed search share the directory
     write_json(os.path.join(out, "config.json"),
                {"experiment": name, "seed": seed, "quick": quick,

@@ -61,7 +61,9 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             self.snapshots.append((iterations, weights))
             if self.directory:
                 os.makedirs(self.directory, exist_ok=True)
-                np.savez(self._path(iterations), *weights)
+                tmp = self._path(iterations)[:-4] + f".tmp{os.getpid()}.npz"
+                np.savez(tmp, *weights)  # then renamed: never a truncated snapshot
+                os.replace(tmp, self._path(iterations))
 
 
 def snapshot_scores(model, snapshots, x, batch_size=2000):

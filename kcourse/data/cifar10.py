@@ -110,5 +110,9 @@ class KcourseCifar10(tfds.core.GeneratorBasedBuilder):
         # each row is 3072 bytes: the R, G and B planes of a 32x32 image, row-major
         images = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32)
         images = images.transpose(0, 2, 3, 1)
-        for index, (image, label) in enumerate(zip(images, batch[b"labels"])):
+        labels = np.asarray(batch[b"labels"])
+        if len(labels) != len(images) or labels.min() < 0 or labels.max() >= len(CLASS_NAMES):
+            raise ValueError(f"{path.name} has {len(images)} images and labels "
+                             f"{labels.min()}..{labels.max()} (need one label in 0..9 each)")
+        for index, (image, label) in enumerate(zip(images, labels)):
             yield index, {"image": image, "label": int(label)}

@@ -8,6 +8,7 @@ labels are one-hot over the 10 classes. Batch them with `kcourse.data.batched` (
 
 import dataclasses
 import os
+import pickle
 
 import numpy as np
 import tensorflow as tf
@@ -30,9 +31,22 @@ DIM = 32 * 32 * 3
 
 
 def resolve_data_dir(data_dir=None):
-    """The TFDS manual directory: the argument, else `$KCOURSE_DATA_DIR`, else None."""
+    """The TFDS manual directory: the argument, else `$KCOURSE_DATA_DIR`, else None.
+    A directory given that is missing or a file is an error (`DataNotFoundError`), even
+    when TFDS holds a prepared copy of the data already."""
+    source = "--data-dir" if data_dir else ENV_VAR
     data_dir = data_dir or os.environ.get(ENV_VAR) or None
-    return os.path.abspath(os.path.expanduser(data_dir)) if data_dir else None
+    if not data_dir:
+        return None
+    path = os.path.abspath(os.path.expanduser(data_dir))
+    if os.path.isfile(path):
+        raise DataNotFoundError(f"{source} {path} is a file; give the directory that holds "
+                                "the datasets (e.g. cifar-10-batches-py/)")
+    if not os.path.isdir(path):
+        raise DataNotFoundError(f"The data directory {path} ({source}) does not exist. Pass "
+                                f"an existing directory with --data-dir PATH or "
+                                f"{ENV_VAR}=PATH.")
+    return path
 
 
 def cifar10_builder(data_dir=None, tfds_dir=None):
@@ -44,15 +58,16 @@ def cifar10_builder(data_dir=None, tfds_dir=None):
         tfds_dir: where TFDS keeps prepared datasets (default: TFDS's own,
             `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
     """
+    manual = resolve_data_dir(data_dir)
     builder = KcourseCifar10(data_dir=tfds_dir)
     if not builder.is_prepared():
-        manual = resolve_data_dir(data_dir)
-        if manual is not None and not os.path.isdir(manual):
-            raise DataNotFoundError(
-                f"The data directory {manual} does not exist. Pass an existing directory "
-                f"with --data-dir PATH or {ENV_VAR}=PATH.")
         config = tfds.download.DownloadConfig(manual_dir=manual)
-        builder.download_and_prepare(download_config=config)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as error:
+            raise DataNotFoundError(f"CIFAR-10 in {manual} cannot be read ({type(error).__name__}"
+                                    f": {str(error)[:200]}); replace the damaged files with "
+                                    "the official cifar-10-batches-py/") from None
     return builder
 
 

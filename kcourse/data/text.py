@@ -49,9 +49,12 @@ class Vocabulary:
         table = [OOV] + self.chars
         return "".join(table[int(i)] for i in ids)
 
+    def to_json(self):
+        return json.dumps({"oov_id": 0, "chars": self.chars}, ensure_ascii=False)
+
     def save(self, path):
         with open(path, "w", encoding="utf-8") as f:
-            json.dump({"oov_id": 0, "chars": self.chars}, f, ensure_ascii=False)
+            f.write(self.to_json())
 
     @classmethod
     def load(cls, path):
@@ -77,9 +80,9 @@ def _tiny_shakespeare(data_dir, tfds_dir):
 
     from kcourse.data.splits import resolve_data_dir
 
+    manual = resolve_data_dir(data_dir)
     builder = tfds.builder(TINY_SHAKESPEARE, data_dir=tfds_dir)
     if not builder.is_prepared():
-        manual = resolve_data_dir(data_dir)
         has_file = manual is not None and os.path.isfile(os.path.join(manual, "input.txt"))
         if not has_file and not online(TINY_SHAKESPEARE_URL):
             raise DataNotFoundError(missing_data_message(

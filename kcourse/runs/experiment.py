@@ -3,8 +3,10 @@ by the experiment's track; finished rows are kept, so running again resumes."""
 
 import dataclasses
 import os
+import shutil
 
 from kcourse import experiments
+from kcourse.errors import DataNotFoundError, SettingError
 from kcourse.runs.layout import (check_config, default_run_dir, locked, read_json, row_tag,
                                  start_fresh, write_history_csv, write_json)
 
@@ -44,11 +46,46 @@ def select_rows(rows, key):
         row["selected"] = i in best.values()
 
 
+WALL_CLOCK = ("_seconds", "_per_second")  # result keys that go to timing.json
+
+
+def _finished_row(out, row_dir, tag, old_rows):
+    """`(result, history rows)` of a finished row, or None. A row is finished when its
+    `result.json` exists (runs of older versions: when metrics.json lists it)."""
+    path = os.path.join(row_dir, "result.json")
+    try:
+        if os.path.exists(path):
+            result = read_json(path)
+        elif tag in old_rows:
+            result = old_rows[tag]
+        else:
+            return None
+        history = os.path.join(row_dir, "checkpoints", "history.json")
+        return result, read_json(history)["rows"]
+    except (OSError, ValueError, KeyError) as error:
+        raise SettingError(
+            f"row {tag} of {out} is finished but {getattr(error, 'filename', None) or path} "
+            f"cannot be read ({type(error).__name__}); train that row again with "
+            f"--fresh-row {int(tag[:2])} (the other rows are kept)") from None
+
+
+def _old_rows(metrics_path):
+    """The rows listed by a metrics.json written by an older version (if readable)."""
+    try:
+        return {row["tag"]: row for row in read_json(metrics_path)["rows"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
-                   fresh=False, verbose=1):
+                   fresh=False, verbose=1, fresh_rows=()):
     """Train every row of experiment `name` into the run directory `out`.
 
-    Returns the metrics dict written to `out/metrics.json`.
+    Finished rows are kept (each has `rows/<tag>/result.json`); the others train, an
+    interrupted one resuming from its checkpoint. `fresh_rows` (row indices) are trained
+    again from the start. Returns the metrics dict written to `out/metrics.json`; the
+    wall-clock figures of the rows go to `out/timing.json`, so that metrics.json is the
+    same for the same command.
     """
     spec = experiments.get(name)
     track = experiments.track_of(name)
@@ -57,40 +94,58 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
     config_doc = {"experiment": name, "seed": seed, "quick": quick,
                   "overrides": overrides or {}, "rows": configs}
     if os.path.exists(out) and not os.path.isdir(out):
-        raise experiments.SettingError(f"--out {out} is a file, not a directory")
+        raise SettingError(f"--out {out} is a file, not a directory")
+    for index in fresh_rows:
+        if not 0 <= index < len(configs):
+            raise SettingError(f"--fresh-row {index}: {name} has rows 0 to "
+                                           f"{len(configs) - 1}")
     if fresh:
         start_fresh(out, name)
     impl = track.module()
+    created = not os.path.exists(out)
+    try:
+        return _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose,
+                    fresh_rows)
+    except (SettingError, DataNotFoundError):
+        if created:  # refused before anything was trained: leave nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fresh_rows):
     with locked(out):
         check_config(out, config_doc)
         write_json(os.path.join(out, "config.json"), {**config_doc, "data_dir": data_dir})
         metrics_path = os.path.join(out, "metrics.json")
-        done = {}
-        if os.path.exists(metrics_path):
-            done = {row["tag"]: row for row in read_json(metrics_path)["rows"]}
+        old_rows = _old_rows(metrics_path)
         metrics = {"experiment": name, "reference": spec["reference"], "rows": []}
-        histories = []
+        timing, histories = {}, []
         for index, config in enumerate(configs):
             tag = row_tag(index, spec["rows"][index])
             row_dir = os.path.join(out, "rows", tag)
-            if tag in done:
-                metrics["rows"].append(done[tag])
-                history = read_json(os.path.join(row_dir, "checkpoints", "history.json"))
-                histories.append((tag, history["rows"]))
-                continue
-            if verbose:
-                print(f"[{name}] row {index + 1}/{len(configs)}: {tag}")
-            context = RowContext(name, spec, config, out, tag, row_dir, data_dir, seed,
-                                 verbose)
-            result, history_rows = impl.train_row(context)
-            metrics["rows"].append({"tag": tag, **config, **result})
+            if index in fresh_rows and os.path.isdir(row_dir):
+                shutil.rmtree(row_dir)
+                old_rows.pop(tag, None)
+            finished = _finished_row(out, row_dir, tag, old_rows)
+            if finished is None:
+                if verbose:
+                    print(f"[{name}] row {index + 1}/{len(configs)}: {tag}")
+                context = RowContext(name, spec, config, out, tag, row_dir, data_dir, seed,
+                                     verbose)
+                result, history_rows = impl.train_row(context)
+                result = {"tag": tag, **config, **result}
+                write_json(os.path.join(row_dir, "result.json"), result)  # the row is done
+                finished = result, history_rows
+            result, history_rows = finished
+            timing[tag] = {k: v for k, v in result.items() if k.endswith(WALL_CLOCK)}
+            metrics["rows"].append({k: v for k, v in result.items() if k not in timing[tag]})
             histories.append((tag, history_rows))
             write_json(metrics_path, metrics)
+            write_json(os.path.join(out, "timing.json"), timing)
             write_history_csv(out, histories)
         if spec.get("select"):
             select_rows(metrics["rows"], spec["select"])
         write_json(metrics_path, metrics)
-        write_history_csv(out, histories)
     return metrics
 
 

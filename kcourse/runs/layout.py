@@ -87,9 +87,9 @@ def is_run_dir(path, experiment=None):
     return experiment is None or config.get("experiment") == experiment
 
 
-def start_fresh(out, experiment):
-    """Delete the run directory `out` for `--fresh`, if it is one of `experiment`
-    (or empty); anything else is refused, never deleted."""
+def check_fresh(out, experiment):
+    """Refuse `--fresh` on anything but a run directory of `experiment` (or an empty
+    one)."""
     if not os.path.exists(out):
         return
     if not os.path.isdir(out):
@@ -97,7 +97,14 @@ def start_fresh(out, experiment):
     if os.listdir(out) and not is_run_dir(out, experiment):
         raise SettingError(f"--fresh would delete {out}, which is not a run directory of "
                            f"{experiment}; choose another --out")
-    shutil.rmtree(out)
+
+
+def start_fresh(out, experiment):
+    """Delete the run directory `out` for `--fresh`, if it is one of `experiment`
+    (or empty); anything else is refused, never deleted."""
+    check_fresh(out, experiment)
+    if os.path.exists(out):
+        shutil.rmtree(out)
 
 
 def check_config(out, config_doc):

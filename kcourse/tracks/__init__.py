@@ -47,6 +47,8 @@ class Track:
             `add_commands(subparsers)` returning `{command: handler(args)}`.
         formats: the export formats the track serves.
         order: where the track comes in listings (the course's order).
+        rules: `(test(config), message)` pairs over several settings of a row (e.g.
+            eta_min <= eta_max).
     """
 
     name: str
@@ -59,6 +61,7 @@ class Track:
     commands: str = None
     formats: tuple = ("saved_model",)
     order: int = 100
+    rules: tuple = ()
 
     def module(self):
         """The track's TensorFlow side."""

@@ -55,7 +55,8 @@ def _length(source, epochs, max_steps):
 def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=None,
         train_eval=None, evaluate=None, metrics=None, eval_every=None, log_every=None,
         evaluate_start=True, steps_per_execution=100, time_limit=None, keep_best=None,
-        jit_compile=False, out_dir=None, resume=True, callbacks=None, verbose=1):
+        max_loss=None, jit_compile=False, out_dir=None, resume=True, callbacks=None,
+        verbose=1):
     """Train `model` by mini-batch gradient descent on the course's cost.
 
     Args:
@@ -93,6 +94,10 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
             training stops at the next log point.
         keep_best: optional `(key, "min" | "max")`: keep the weights of the history row
             with the best `key` (`history.best_weights`, saved with the checkpoints).
+        max_loss: training has diverged when a chunk's mean loss is NaN, infinite or,
+            if given, above `max_loss`. The model then gets back the last weights that
+            were all finite (and the loss below the bound), the last history row says
+            `diverged`, and `history.diverged` is True.
         jit_compile: compile the update loop with XLA.
         out_dir: if given, TensorBoard logs go to `out_dir/logs` and checkpoints to
             `out_dir/checkpoints` (every epoch; for streams at every evaluation).
@@ -111,6 +116,7 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
     Returns:
         A `History`; `history.stopped` says why training stopped early, if it did.
     """
+    limit = math.inf if max_loss is None else float(max_loss)
     source = as_source(train)
     spe = source.steps_per_epoch
     epochs, total = _length(source, epochs, max_steps)
@@ -145,7 +151,8 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
         if isinstance(source, tf.Module):
             state["source"] = source
         checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), **state)
-        saved = checkpointer.restore() if resume else None
+        saved = checkpointer.restore(say=print if verbose else lambda _: None) \
+            if resume else None
         if saved is not None:
             done = int(step_var)
             history.rows = [r for r in saved["rows"] if r["step"] <= done]
@@ -198,6 +205,7 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
         record()  # the starting point, before any update
     orders = source.orders(step // spe) if spe and hasattr(source, "orders") else None
     bar = None
+    last_finite = [np.array(w) for w in model.get_weights()]
     while step < total:
         epoch, done = divmod(step, spe) if spe else (None, step)
         if spe and done == 0:
@@ -219,14 +227,20 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
         step, done = step + n, done + n
         step_var.assign(step)
         seconds_var.assign(time.perf_counter() - start)
-        if not (math.isfinite(loss) and math.isfinite(cost)):
+        weights = model.get_weights()
+        if not (math.isfinite(loss) and math.isfinite(cost) and loss <= limit
+                and all(np.isfinite(w).all() for w in weights)):
             history.diverged = True
-            history.stopped = (f"Training stopped at update {step}: the loss became {loss} "
-                               f"(cost {cost}). The learning rate is probably too large "
-                               "for this model; lower it.")
+            grew = f", above the bound {limit:g}" if math.isfinite(loss) else ""
+            history.stopped = (f"Training diverged at update {step}: the loss became {loss}"
+                               f"{grew}. The model keeps its last finite weights. The "
+                               "learning rate is probably too large for this model; lower "
+                               "it.")
             print(history.stopped)
-            record(loss, cost)
+            model.set_weights(last_finite)
+            record(loss, cost)["diverged"] = True
             break
+        last_finite = weights
         epoch_end = spe is not None and done == epoch_steps
         out_of_time = time_limit is not None and float(seconds_var) >= time_limit
         last = step >= total or out_of_time

@@ -113,14 +113,18 @@ def test_eval_every_and_learning_rate_schedule():
     assert lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.025)
 
 
-def test_nan_loss_stops_early_with_a_message(capsys):
+def test_nan_loss_stops_early_with_a_message_and_the_last_finite_weights(capsys):
     x = np.full((200, 8), 1e18, "float32")
     y = np.eye(3, dtype="float32")[np.zeros(200, int)]
     data = tf.data.Dataset.from_tensor_slices((x, y))
-    history = fit(model_for(), SoftmaxCrossEntropy(), batched(data, 50),
+    history_model = model_for()
+    history = fit(history_model, SoftmaxCrossEntropy(), batched(data, 50),
                   optimizer=keras.optimizers.SGD(1e30), epochs=20, verbose=0)
-    assert history.stopped and "learning rate" in history.stopped
-    assert "Training stopped" in capsys.readouterr().out
+    assert history.stopped and "learning rate" in history.stopped and history.diverged
+    assert "Training diverged" in capsys.readouterr().out
+    assert history.last["diverged"] and np.isfinite(history.last["train_loss"])
+    for w in history_model.get_weights():  # the last finite weights, not NaN
+        assert np.isfinite(w).all()
     assert history.last["epoch"] < 20
 
 
@@ -177,3 +181,9 @@ def test_fit_rejects_bad_arguments():
     with pytest.raises(ValueError, match="known, non-zero"):
         fit(model_for(), SoftmaxCrossEntropy(), data.repeat(), optimizer=keras.optimizers.SGD(),
             epochs=1)
+
+
+def test_a_loss_above_the_bound_is_divergence_too():
+    history = fit(model_for(), SoftmaxCrossEntropy(), batched(blobs(), 50),
+                  optimizer=keras.optimizers.SGD(0.05), epochs=2, max_loss=1e-3, verbose=0)
+    assert history.diverged and "above the bound 0.001" in history.stopped

@@ -27,17 +27,20 @@ def run_overrides(args, experiment):
 
 
 def add_commands(commands):
+    from kcourse.cli import finite_float, seed_value
+
     sample = commands.add_parser("sample", help="generate text with a trained character "
                                                 "model (a4, a4-long, char-lstm runs)")
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory of kcourse run")
     sample.add_argument("--row", type=int, help="row of the run (default: the best)")
     sample.add_argument("--prompt", default="\n", help="text to continue (default a newline)")
     sample.add_argument("--length", type=int, default=500, help="characters (default 500)")
-    sample.add_argument("--temperature", type=float, default=1.0,
+    sample.add_argument("--temperature", type=finite_float, default=1.0,
                         help="softmax temperature; 0 = greedy (default 1)")
-    sample.add_argument("--top-p", type=float, default=1.0,
+    sample.add_argument("--top-p", type=finite_float, default=1.0,
                         help="nucleus sampling mass in (0, 1] (default 1: no cut)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--seed", type=seed_value, default=0,
+                        help="random seed, 0 to 2**32 - 1 (default 0)")
     return {"sample": cmd_sample}
 
 

@@ -24,7 +24,8 @@ class TextGenerator(tf.Module):
 
     A character outside the vocabulary (or a byte that is not UTF-8) maps to the
     out-of-vocabulary id 0; an empty prompt starts from "\\n". `length` must be in
-    [1, `max_length`], else `tf.errors.InvalidArgumentError`.
+    [1, `max_length`], `temperature` a finite number >= 0 and `top_p` in (0, 1], else
+    `tf.errors.InvalidArgumentError` says which. One prompt per call (a scalar string).
 
     Args:
         model: a `CharModel` (or any model with `zero_states` and
@@ -51,7 +52,13 @@ class TextGenerator(tf.Module):
     def __call__(self, prompt, length, temperature, seed, top_p):
         valid = tf.logical_and(length >= 1, length <= self.max_length)
         message = f"length must be between 1 and {self.max_length}, got"
-        with tf.control_dependencies([tf.debugging.Assert(valid, [message, length])]):
+        checks = [tf.debugging.Assert(valid, [message, length]),
+                  tf.debugging.Assert(tf.logical_and(temperature >= 0, temperature < 1e30),
+                                      ["temperature must be a number >= 0 (0: greedy), got",
+                                       temperature]),
+                  tf.debugging.Assert(tf.logical_and(top_p > 0, top_p <= 1),
+                                      ["top_p must be in (0, 1], got", top_p])]
+        with tf.control_dependencies(checks):
             length = tf.identity(length)  # checked before anything uses it
         prompt = tf.where(tf.strings.length(prompt) > 0, prompt, "\n")
         pieces = tf.strings.unicode_split(prompt, "UTF-8", errors="replace")

@@ -9,6 +9,7 @@ model) and the checkpoints; DIR/figures/<tag>_losses.png the loss curves. The ro
 validation loss is `final_val_loss_per_char`.
 """
 
+import math
 import os
 
 import keras
@@ -17,13 +18,20 @@ import tensorflow as tf
 
 from kcourse import plots
 from kcourse.data.text import Vocabulary, load_text
+from kcourse.errors import SettingError
 from kcourse.optimizers import AdaGrad
 from kcourse.runs.layout import write_text
 from kcourse.tracks.char_rnn.generation import MAX_LENGTH, TextGenerator, generate
 from kcourse.tracks.char_rnn.model import CharModel
 from kcourse.tracks.char_rnn.train import fit_chars, loss_per_char, sequence_loss
+from kcourse.training.checkpoints import save_model
 from kcourse.training.gradcheck import check_gradients
 from kcourse.training.threads import set_threads
+
+
+# training has diverged when the loss of a sequence exceeds this many times that of a
+# uniform guess over the vocabulary (T ln V), or is NaN
+DIVERGED = 10
 
 
 def build_char_model(config, vocab_size, seed, dtype=None):
@@ -53,9 +61,15 @@ def train_row(row):
         print(f"Note: threads={config['threads']} not applied, TensorFlow is already "
               "running (it applies when the run is the process's first TensorFlow work).")
     texts = load_text(config["text"], row.data_dir)
+    per_stream = len(texts.train) // config["batch_size"]
+    if per_stream < config["seq_length"] + 1:
+        raise SettingError(f"{config['text']} has {len(texts.train):,} training characters: "
+                           f"{config['batch_size']} streams of {per_stream} are shorter than "
+                           f"seq_length + 1 = {config['seq_length'] + 1}; lower batch_size "
+                           "or seq_length")
     vocab = texts.vocab
     os.makedirs(row_dir, exist_ok=True)
-    vocab.save(os.path.join(row_dir, "vocab.json"))
+    write_text(os.path.join(row_dir, "vocab.json"), vocab.to_json())
     val_ids = vocab.encode(texts.validation[:config["val_chars"] or None])
     test_ids = vocab.encode(texts.test[:config["val_chars"] or None])
     keras.utils.set_random_seed(seed)
@@ -68,11 +82,12 @@ def train_row(row):
                     sample_every=config["sample_every"],
                     sample_length=config["sample_length"],
                     time_limit=config["minutes"] * 60 or None, select=config["select"],
+                    max_loss=DIVERGED * config["seq_length"] * math.log(len(vocab)),
                     out_dir=row_dir, seed=seed, verbose=verbose)
     rows, last = run.rows, run.rows[-1]
     if run.best_weights is not None:  # the saved and reported model: the best one
         model.set_weights(run.best_weights)
-    model.save(os.path.join(row_dir, "model.keras"))
+    save_model(model, os.path.join(row_dir, "model.keras"))
     chars = last["step"] * config["seq_length"] * config["batch_size"]
     result = {"updates": last["step"], "epochs": chars / len(train_ids),
               "smooth_loss": last["smooth_loss"], "final_val_loss_per_char":

@@ -106,8 +106,8 @@ class TextSamples(keras.callbacks.Callback):
 
 def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size=1,
               val_ids=None, vocab=None, log_every=100, eval_every=10000, sample_every=10000,
-              sample_length=200, time_limit=None, select="smooth_loss", jit_compile=False,
-              out_dir=None, resume=True, seed=0, verbose=1):
+              sample_length=200, time_limit=None, select="smooth_loss", max_loss=None,
+              jit_compile=False, out_dir=None, resume=True, seed=0, verbose=1):
     """Train a character model (`CharModel`) through the text in order with
     `kcourse.training.fit`.
 
@@ -129,6 +129,8 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
             resumes).
         select: which model `history.best_weights` keeps: the lowest `"smooth_loss"`
             at a log point (the course), or the lowest `"val_loss"` at an evaluation.
+        max_loss: the loss of a sequence above which training has diverged (as a NaN
+            loss does; see `kcourse.training.fit`).
         jit_compile: compile the update loop with XLA (slower for the course's small
             vanilla RNN on CPU: measured 20x, see benchmarks/bench_rnn.py).
         out_dir: checkpoints (at every evaluation and at the end), history and samples
@@ -160,7 +162,7 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
     history = fit(model, course_loss, streams, optimizer=optimizer, max_steps=updates,
                   evaluate=evaluate, eval_every=eval_every, log_every=log_every,
                   evaluate_start=False, steps_per_execution=log_every,
-                  time_limit=time_limit, jit_compile=jit_compile,
+                  time_limit=time_limit, max_loss=max_loss, jit_compile=jit_compile,
                   keep_best=("val_loss_per_char" if select == "val_loss" else
                              "smooth_loss", "min"),
                   out_dir=out_dir, resume=resume, callbacks=callbacks, verbose=verbose)

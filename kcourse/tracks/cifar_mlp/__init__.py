@@ -19,4 +19,6 @@ TRACK = Track(
     commands="kcourse.tracks.cifar_mlp.commands",
     formats=("saved_model", "onnx"),
     order=1,
+    rules=((lambda c: "eta_min" not in c or c["eta_min"] <= c["eta_max"],
+            "eta_min={eta_min} is above eta_max={eta_max}"),),
 )

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from kcourse.data import CLASS_NAMES
-from kcourse.serving import checked_shape
+from kcourse.serving import checked
 
 IMAGE_SHAPE = (32, 32, 3)
 
@@ -21,16 +21,20 @@ def classifier_archive(model, mean, std, class_names=CLASS_NAMES):
     dim = int(mean.shape[0])
 
     def from_features(features):
-        features = checked_shape(features, [dim], f"features must be float32 (batch, {dim}): "
-                                                  "standardised image vectors")
+        features = checked(features, [dim], f"features must be finite float32 (batch, {dim}): "
+                                            "standardised image vectors",
+                           lambda f: tf.reduce_all(tf.math.is_finite(f)))
         probabilities = tf.nn.softmax(tf.cast(model(features, training=False), tf.float32))
         class_id = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "class_id": class_id,
                 "class_name": tf.gather(names, class_id)}
 
     def from_images(images):
-        images = checked_shape(images, IMAGE_SHAPE, "images must be uint8 (batch, 32, 32, 3): "
-                                                    "raw RGB pixels, 0-255")
+        # a float image in [0, 1] cast to uint8 on its way in (NumPy arrays are) is all 0s
+        # and 1s: refused rather than classified
+        images = checked(images, IMAGE_SHAPE, "images must be uint8 (batch, 32, 32, 3): raw "
+                                              "RGB pixels, 0-255 (not scaled to [0, 1])",
+                         lambda i: tf.reduce_all(tf.reduce_max(i, axis=[1, 2, 3]) > 1))
         x = tf.reshape(tf.cast(images, tf.float32) / 255.0, [-1, dim])
         return from_features((x - mean) / std)
 

@@ -5,14 +5,14 @@ from kcourse.errors import SettingError
 
 
 def add_commands(commands):
-    from kcourse.cli import run_options
+    from kcourse.cli import finite_float, run_options
 
     parser = commands.add_parser("lr-range", help="learning-rate range test: plot accuracy "
                                                   "against the rate, suggest eta_min and "
                                                   "eta_max (a2-*, a3-* experiments)")
     run_options(parser, "runs/EXPERIMENT-lr-range", fresh=False)
-    parser.add_argument("--eta-min", type=float, default=1e-5, help="default 1e-5")
-    parser.add_argument("--eta-max", type=float, default=1.0, help="default 1")
+    parser.add_argument("--eta-min", type=finite_float, default=1e-5, help="default 1e-5")
+    parser.add_argument("--eta-max", type=finite_float, default=1.0, help="default 1")
     parser.add_argument("--epochs", type=int, default=8, help="default 8")
     return {"lr-range": cmd_lr_range}
 

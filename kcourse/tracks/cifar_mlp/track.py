@@ -23,6 +23,7 @@ from kcourse.schedules import CyclicLearningRate
 from kcourse.tracks.cifar_mlp.archive import archive  # noqa: F401  (the track's export)
 from kcourse.tracks.cifar_mlp.models import linear_classifier, mlp
 from kcourse.training import evaluate, fit, gradcheck as check_model, lr_range_test
+from kcourse.training.checkpoints import save_arrays, save_model
 from kcourse.training.evaluation import predict_scores
 
 EVAL_BATCH = 2000
@@ -160,8 +161,9 @@ def train_row(row):
     result = {k: last[k] for k in RESULT_KEYS if k in last}
     result.update(test_accuracy=test["accuracy"], test_loss=test["loss"],
                   diverged=history.diverged, **extra)
-    model.save(os.path.join(row.row_dir, "model.keras"))
-    np.savez(os.path.join(row.row_dir, "preprocessing.npz"), mean=splits.mean, std=splits.std)
+    save_model(model, os.path.join(row.row_dir, "model.keras"))
+    save_arrays(os.path.join(row.row_dir, "preprocessing.npz"), mean=splits.mean,
+                std=splits.std)
     figures(row, model, history, splits)
     return result, history.rows
 
