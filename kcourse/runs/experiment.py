@@ -2,6 +2,7 @@
 by the experiment's track; finished rows are kept, so running again resumes."""
 
 import dataclasses
+import glob
 import os
 import shutil
 
@@ -60,13 +61,13 @@ def _finished_row(out, row_dir, tag, old_rows):
             result = old_rows[tag]
         else:
             return None
-        history = os.path.join(row_dir, "checkpoints", "history.json")
-        return result, read_json(history)["rows"]
+        path = os.path.join(row_dir, "checkpoints", "history.json")
+        return result, read_json(path)["rows"]
     except (OSError, ValueError, KeyError) as error:
         raise SettingError(
-            f"row {tag} of {out} is finished but {getattr(error, 'filename', None) or path} "
-            f"cannot be read ({type(error).__name__}); train that row again with "
-            f"--fresh-row {int(tag[:2])} (the other rows are kept)") from None
+            f"row {tag} of {out} is finished but {path} cannot be read "
+            f"({type(error).__name__}); train that row again with --fresh-row "
+            f"{int(tag[:2])} (the other rows are kept)") from None
 
 
 def _old_rows(metrics_path):
@@ -117,7 +118,8 @@ def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fr
         check_config(out, config_doc)
         write_json(os.path.join(out, "config.json"), {**config_doc, "data_dir": data_dir})
         metrics_path = os.path.join(out, "metrics.json")
-        old_rows = _old_rows(metrics_path)
+        old_rows = {} if glob.glob(os.path.join(out, "rows", "*", "result.json")) else \
+            _old_rows(metrics_path)  # a run of an older version lists its rows there
         metrics = {"experiment": name, "reference": spec["reference"], "rows": []}
         timing, histories = {}, []
         for index, config in enumerate(configs):

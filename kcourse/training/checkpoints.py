@@ -13,6 +13,7 @@ falls back to an older intact one, saying so.
 import glob
 import os
 import re
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -55,7 +56,7 @@ class Checkpointer:
     def latest(self):
         return self.restored
 
-    def restore(self, say=print):
+    def restore(self, say=lambda message: print(message, file=sys.stderr)):
         """Restore the newest intact checkpoint; returns its history document (with
         `best_weights` when saved), or None when there is none. A checkpoint that cannot
         be read is skipped with a message; when none can, the error says how to start

@@ -151,8 +151,7 @@ def fit(model, loss_fn, train, val=None, *, optimizer, epochs=None, max_steps=No
         if isinstance(source, tf.Module):
             state["source"] = source
         checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), **state)
-        saved = checkpointer.restore(say=print if verbose else lambda _: None) \
-            if resume else None
+        saved = checkpointer.restore() if resume else None
         if saved is not None:
             done = int(step_var)
             history.rows = [r for r in saved["rows"] if r["step"] <= done]
