@@ -90,23 +90,28 @@ def batched(data, batch_size, shuffle_seed=None, augment=None):
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-class InMemoryBatches:
-    """Shuffled training batches as a value: the examples, the batch size and the
-    epoch orders (`kcourse.data.orders.uniform_orders`), the same batches that
-    `batched(data, batch_size, seed)` yields. Pass it to `kcourse.training.fit` as the
-    training data.
+class InMemoryBatches(tf.Module):
+    """Shuffled training batches as a value: the examples, the batch size, the epoch
+    orders (`kcourse.data.orders.uniform_orders`) and an optional augmentation, the
+    same batches that `batched(data, batch_size, seed, augment)` yields. Pass it to
+    `kcourse.training.fit` as the training data: it gathers (and augments) every batch
+    inside its compiled step, and a resumed run continues exactly where it stopped (the
+    augmentation's random state is checkpointed with it).
 
     Args:
         data: an `InMemory` (or an unbatched finite dataset of `(x, y)`).
         batch_size: examples per batch; the last batch of an epoch may be smaller.
         seed: the shuffle seed.
+        augment: optional augmentation (`kcourse.data.augment`), applied to each batch.
     """
 
-    def __init__(self, data, batch_size, seed):
+    def __init__(self, data, batch_size, seed, augment=None):
+        super().__init__(name="in_memory_batches")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.x, self.y = _tensors(data)
         self.batch_size, self.seed = int(batch_size), int(seed)
+        self.augment = augment
         self.size = int(self.x.shape[0])
         self.steps_per_epoch = -(-self.size // self.batch_size)
 
@@ -116,8 +121,9 @@ class InMemoryBatches:
         return iter(orders.prefetch(1))
 
     def as_dataset(self):
-        """The same batches as a tf.data dataset."""
-        return batched(InMemory(self.x, self.y), self.batch_size, self.seed)
+        """The same batches as a tf.data dataset (with a fresh copy of no augmentation
+        state: use it instead of, not beside, this source)."""
+        return batched(InMemory(self.x, self.y), self.batch_size, self.seed, self.augment)
 
     def in_order(self, batch_size=None):
         """The examples in their stored order, batched (to evaluate on)."""
@@ -130,7 +136,10 @@ class InMemoryBatches:
     def batch(self, order, first, k):
         start = (first + k) * self.batch_size
         i = order[start:start + self.batch_size]
-        return tf.gather(self.x, i), tf.gather(self.y, i), None, None
+        x, y = tf.gather(self.x, i), tf.gather(self.y, i)
+        if self.augment is not None:
+            x, y = self.augment(x, y)
+        return x, y, None, None
 
     def after_update(self, context, loss, states):
         pass

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kcourse.data import InMemoryBatches, batched
+from kcourse.data import InMemoryBatches, batched, chain, random_flip, random_shift
 from kcourse.losses import MulticlassSVM, SoftmaxCrossEntropy
 from kcourse.tracks.cifar_mlp.models import linear_classifier
 from kcourse.training import evaluate, fit, make_chunk
@@ -84,14 +84,26 @@ def test_in_memory_batches_train_on_the_same_batches_as_the_tf_data_pipeline():
     assert not np.allclose(weights[0], model_for(seed=0).get_layer("linear").kernel.numpy())
 
 
-def test_a_resumed_shuffled_run_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
-    """The epoch orders of an `InMemoryBatches` restart at the checkpoint's epoch."""
+def images(n=200, seed=0):
+    """Random 32x32x3 'images' (flattened) whose class is their mean colour's channel."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 32 * 32 * 3)).astype("float32")
+    labels = x.reshape(n, -1, 3).mean(1).argmax(1)
+    return tf.data.Dataset.from_tensor_slices((x, np.eye(3, dtype="float32")[labels]))
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_a_resumed_shuffled_run_ends_exactly_where_an_uninterrupted_one_does(tmp_path,
+                                                                            augmented):
+    """The epoch orders of an `InMemoryBatches` restart at the checkpoint's epoch, and
+    its augmentation's random state is checkpointed with it."""
     def run(out, callbacks=None):
         keras.utils.set_random_seed(0)
-        model = model_for(seed=0)
-        history = fit(model, SoftmaxCrossEntropy(), InMemoryBatches(blobs(), 50, seed=1),
-                      batched(blobs(), 100), optimizer=keras.optimizers.SGD(0.05), epochs=4,
-                      out_dir=out, callbacks=callbacks, verbose=0)
+        model = linear_classifier(input_dim=3072, num_classes=3, seed=0)
+        augment = chain(random_flip(1), random_shift(2, 3)) if augmented else None
+        history = fit(model, SoftmaxCrossEntropy(), InMemoryBatches(images(), 50, 1, augment),
+                      batched(images(100, 1), 100), optimizer=keras.optimizers.SGD(0.01),
+                      epochs=4, out_dir=out, callbacks=callbacks, verbose=0)
         return model.get_layer("linear").kernel.numpy(), history.rows
 
     full_weights, full_rows = run(str(tmp_path / "full"))
@@ -187,3 +199,14 @@ def test_a_loss_above_the_bound_is_divergence_too():
     history = fit(model_for(), SoftmaxCrossEntropy(), batched(blobs(), 50),
                   optimizer=keras.optimizers.SGD(0.05), epochs=2, max_loss=1e-3, verbose=0)
     assert history.diverged and "above the bound 0.001" in history.stopped
+
+
+def test_augmenting_in_the_graph_draws_what_the_tf_data_pipeline_draws():
+    weights = []
+    for make in (lambda a: InMemoryBatches(images(), 50, 3, a),
+                 lambda a: batched(images(), 50, shuffle_seed=3, augment=a)):
+        model = linear_classifier(input_dim=3072, num_classes=3, seed=0)
+        fit(model, SoftmaxCrossEntropy(), make(chain(random_flip(1), random_shift(2, 3))),
+            optimizer=keras.optimizers.SGD(0.01), epochs=3, train_eval=False, verbose=0)
+        weights.append(model.get_layer("linear").kernel.numpy())
+    np.testing.assert_array_equal(weights[0], weights[1])

@@ -55,18 +55,12 @@ def build_model(config, seed, input_dim=3072, dtype=None):
 
 
 def training_batches(config, splits, seed):
-    """The shuffled training batches of a row: gathered in the trainer's graph, or a
-    tf.data pipeline when augmented (flips, shifts)."""
+    """The shuffled (and augmented: flips, shifts) training batches of a row, gathered
+    in the trainer's graph."""
     augment = chain(random_flip(seed) if config.get("flip") else None,
                     random_shift(seed + 1, config["translate"])
                     if config.get("translate") else None)
-    if augment is None:
-        return InMemoryBatches(splits.train, config["batch_size"], seed)
-    return batched(splits.train, config["batch_size"], shuffle_seed=seed, augment=augment)
-
-
-def steps_per_epoch(train):
-    return getattr(train, "steps_per_epoch", None) or int(train.cardinality())
+    return InMemoryBatches(splits.train, config["batch_size"], seed, augment)
 
 
 def cyclic_schedule(config, num_train):
@@ -85,7 +79,7 @@ def train_linear(config, splits, row_dir, seed, verbose):
     train = training_batches(config, splits, seed)
     eta = config["eta"]
     if config["decay"] < 1:
-        steps = steps_per_epoch(train) * config["decay_every"]
+        steps = train.steps_per_epoch * config["decay_every"]
         eta = keras.optimizers.schedules.ExponentialDecay(eta, steps, config["decay"],
                                                           staircase=True)
     history = fit(model, loss_fn, train, batched(splits.val, EVAL_BATCH),
