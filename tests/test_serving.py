@@ -129,6 +129,11 @@ def test_signature_rejects_wrong_images(classifier):
     features = tf.saved_model.load(str(classifier["saved_model"])).signatures["features"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"float32 \(batch, 3072\)"):
         features(features=tf.zeros((2, 100)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="finite float32"):
+        features(features=tf.fill((2, 3072), float("nan")))
+    scaled = classifier["images"][:4].astype(np.float32) / 255.0  # NumPy casts it to 0s
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not scaled to \[0, 1\]"):
+        served(images=scaled)
 
 
 def test_export_picks_rows_and_versions(classifier, tmp_path):
@@ -193,6 +198,9 @@ def test_generate_signature_handles_any_prompt_and_rejects_bad_lengths(tmp_path,
         with pytest.raises(tf.errors.InvalidArgumentError,
                            match=f"length must be between 1 and {MAX_LENGTH}"):
             run("First", bad)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be"):
+            run("First", 10, bad)
 
 
 def test_every_component_round_trips_through_keras_files_in_safe_mode(tmp_path):
