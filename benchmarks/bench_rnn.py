@@ -5,9 +5,10 @@ sequence, AdaGrad eta .1, clip 5, the text walked in order with the hidden state
 carried) for a fixed number of updates three ways and reports updates/second in steady
 state (a warm-up of 200 updates, which includes tracing, is not timed):
 
-  kcourse    the compiled update loop of kcourse.char_train.fit_chars (CharTrainer),
-             called for 100 updates at a time as fit_chars does, no XLA; with --xla
-             also jit_compile=True
+  kcourse    the compiled update loop of kcourse.training.fit (make_chunk) on a
+             kcourse.data.TextStreams with the course's loss, as
+             kcourse.tracks.char_rnn.train.fit_chars trains, called for 100 updates at
+             a time as fit_chars does, no XLA; with --xla also jit_compile=True
   model.fit  Keras: one-hot inputs -> SimpleRNN(100, stateful=True) -> Dense, Keras'
              Adagrad (accumulator 0, clipvalue 5), sum-reduced cross-entropy, the same
              chunks in order; steps_per_execution 1 (default) and 100
@@ -36,11 +37,13 @@ import numpy as np
 import tensorflow as tf
 
 from kcourse import experiments
-from kcourse.char_model import CharModel
-from kcourse.char_runner import build_char_model, build_optimizer
-from kcourse.char_train import CharTrainer, set_threads
+from kcourse.data import TextStreams
 from kcourse.data.text import load_text
 from kcourse.optimizers import AdaGrad
+from kcourse.tracks.char_rnn.model import CharModel
+from kcourse.tracks.char_rnn.track import build_char_model, build_optimizer
+from kcourse.tracks.char_rnn.train import course_loss
+from kcourse.training import make_chunk, set_threads
 
 M, T, ETA, CLIP, EPS = 100, 25, 0.1, 5.0, 1e-8
 WARMUP = 200
@@ -98,6 +101,22 @@ def numpy_params_from(model):
     return params
 
 
+def compiled_updates(model, optimizer, ids, seq_length, batch_size, jit_compile=False):
+    """`run(n)`: `n` updates of the compiled loop of `kcourse.training.fit` through the
+    text in order (a `TextStreams`, hidden states carried), as `fit_chars` runs it;
+    returns their mean loss."""
+    streams = TextStreams(ids, seq_length, batch_size, model.zero_states(batch_size))
+    optimizer.build(model.trainable_variables)
+    chunk = make_chunk(model, course_loss, optimizer, streams, jit_compile=jit_compile)
+    first = tf.constant(0, tf.int64)  # unused by TextStreams: the position is a variable
+
+    def run(n):
+        loss, _ = chunk(None, first, tf.constant(n, tf.int64))
+        return loss
+
+    return run
+
+
 def time_kcourse(ids, K, updates, jit_compile=False):
     """Updates/s of the trainer's compiled loop (float32), and the largest difference
     between the weights of a float64 kcourse model and of the NumPy twin after
@@ -108,22 +127,23 @@ def time_kcourse(ids, K, updates, jit_compile=False):
         keras.utils.set_random_seed(0)
         model = CharModel(K, "vanilla", M, seed=0, dtype=dtype)
         model.build()
-        return CharTrainer(model, AdaGrad(ETA, epsilon=EPS, clipvalue=CLIP), ids, T, 1,
-                           jit_compile), numpy_params_from(model)
+        run = compiled_updates(model, AdaGrad(ETA, epsilon=EPS, clipvalue=CLIP), ids, T, 1,
+                               jit_compile)
+        return model, run, numpy_params_from(model)
 
-    trainer, twin = trainer_of("float64")
-    trainer.run(tf.constant(CHECK_UPDATES))
+    model, run, twin = trainer_of("float64")
+    run(CHECK_UPDATES)
     # Keras keeps the learning rate in float32: the twin uses the same number
     numpy_updates(ids, twin, CHECK_UPDATES, eta=float(np.float32(ETA)))
-    ours = numpy_params_from(trainer.model)
+    ours = numpy_params_from(model)
     gap = max(float(np.abs(ours[k] - twin[k]).max()) for k in "UWbVc")
-    trainer, _ = trainer_of(None)
-    trainer.run(tf.constant(100))  # traces
-    trainer.run(tf.constant(100))
+    _, run, _ = trainer_of(None)
+    run(100)  # traces
+    run(100)
     calls = max(1, updates // 100)
     start = time.perf_counter()
     for _ in range(calls):
-        float(trainer.run(tf.constant(100)))  # as fit_chars: one call per 100 updates
+        float(run(100))  # as fit_chars: one call per 100 updates
     return calls * 100 / (time.perf_counter() - start), gap
 
 
@@ -161,11 +181,11 @@ def time_lstm(ids, K, updates):
     config = experiments.get("char-lstm")["defaults"]
     keras.utils.set_random_seed(0)
     model = build_char_model(config, K, 0)
-    trainer = CharTrainer(model, build_optimizer(config), ids, config["seq_length"],
-                          config["batch_size"], False)
-    trainer.run(tf.constant(5))  # traces
+    run = compiled_updates(model, build_optimizer(config), ids, config["seq_length"],
+                           config["batch_size"])
+    run(5)  # traces
     start = time.perf_counter()
-    float(trainer.run(tf.constant(updates)))
+    float(run(updates))
     seconds = time.perf_counter() - start
     return updates * config["seq_length"] * config["batch_size"] / seconds
 

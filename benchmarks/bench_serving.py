@@ -30,7 +30,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from kcourse.serving import export, load_row_model, run_row
+from kcourse import load_model
+from kcourse.serving import export, run_row
 
 
 def cifar_test_images(data_dir):
@@ -72,7 +73,7 @@ def main():
     args = parser.parse_args()
 
     info, row_dir = run_row(args.run_dir, args.row)
-    model = load_row_model(row_dir)
+    model = load_model(os.path.join(row_dir, "model.keras"))
     stats = np.load(os.path.join(row_dir, "preprocessing.npz"))
     all_images, labels, source = cifar_test_images(args.data_dir)
     images = all_images[:2560]

@@ -4,10 +4,12 @@ One process trains the same network three ways and reports images/second of one
 epoch in steady state (the median over the timed epochs; the first epoch, which
 includes tracing, is not timed):
 
-  kcourse    kcourse.train.fit (GradientTape inside tf.function, 100 updates per call,
-             batches gathered in the graph from one permutation per epoch)
+  kcourse    kcourse.training.fit (GradientTape inside tf.function, 100 updates per call,
+             on a kcourse.data.InMemoryBatches: batches gathered in the graph from one
+             permutation per epoch)
   model.fit  Keras' model.fit with the same model, loss and optimizer
-             (default steps_per_execution=1, and =10 like kcourse's default)
+             (default steps_per_execution=1, and =10), on the same batches through
+             tf.data (kcourse.data.batched)
   numpy      the forward/backward pass written in NumPy, as the course solutions do:
              in float64 (NumPy's and Matlab's default, what the course code runs in) and
              in float32 (a stronger baseline than the course's)
@@ -81,8 +83,8 @@ def numpy_bn_epoch(params, x, y, lam, eta, batch_size, rng, step, eps=1e-3, alph
     """One epoch of the k-layer net with batch norm (course A3), forward and backward.
 
     `params` is `[(W, gamma, beta, mu_av, v_av) per hidden layer..., (W, b)]`; the
-    linear layers before BN have no bias (as in `kcourse.models.mlp`). Returns the
-    next step.
+    linear layers before BN have no bias (as in `kcourse.tracks.cifar_mlp.models.mlp`).
+    Returns the next step.
     """
     order = rng.permutation(len(x))
     *hidden, (W_out, b_out) = params
@@ -144,15 +146,15 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
 
-    from kcourse.char_train import set_threads
+    from kcourse.training import set_threads
 
     set_threads(args.threads)  # before TensorFlow's first op
 
-    from kcourse.data import DataNotFoundError, batched, load_cifar10
+    from kcourse.data import DataNotFoundError, InMemoryBatches, batched, load_cifar10
     from kcourse.losses import SoftmaxCrossEntropy
-    from kcourse.models import linear_classifier, mlp
     from kcourse.schedules import CyclicLearningRate
-    from kcourse.train import fit
+    from kcourse.tracks.cifar_mlp.models import linear_classifier, mlp
+    from kcourse.training import fit
 
     linear = args.model == "linear"
     timed = args.epochs or (5 if linear else 2)
@@ -171,13 +173,16 @@ def main(argv=None):
 
         def build():
             return mlp([50, 50], batch_norm=True, init="he", lam=lam, seed=0)
+    # the same shuffled batches two ways: gathered inside kcourse's compiled step from one
+    # permutation per epoch, and through tf.data's iterator for model.fit
+    train_in_memory = InMemoryBatches(splits.train, batch, seed=0)
     train = batched(splits.train, batch, shuffle_seed=0)
     n = splits.sizes()["train"]
     results = {}
 
     keras.utils.set_random_seed(0)
     timer = EpochTimer()
-    fit(build(), SoftmaxCrossEntropy(), train, train_eval=False,
+    fit(build(), SoftmaxCrossEntropy(), train_in_memory, train_eval=False,
         optimizer=keras.optimizers.SGD(eta(0) if linear else eta), epochs=epochs,
         steps_per_execution=args.steps_per_execution, callbacks=[timer], verbose=0)
     results["kcourse"] = n / np.median(timer.times[1:])
