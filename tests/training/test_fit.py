@@ -210,3 +210,19 @@ def test_augmenting_in_the_graph_draws_what_the_tf_data_pipeline_draws():
             optimizer=keras.optimizers.SGD(0.01), epochs=3, train_eval=False, verbose=0)
         weights.append(model.get_layer("linear").kernel.numpy())
     np.testing.assert_array_equal(weights[0], weights[1])
+
+
+def test_a_dict_output_model_trains_through_the_same_step_with_a_composite_loss():
+    """The step calls `loss_fn(y, outputs)`: outputs may be a dict, the loss composite."""
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(16, "relu")(inputs)
+    model = keras.Model(inputs, {"class": keras.layers.Dense(3)(hidden),
+                                 "size": keras.layers.Dense(1)(hidden)})
+    ce = SoftmaxCrossEntropy()
+
+    def composite(y, outputs):
+        return ce(y, outputs["class"]) + tf.reduce_mean(tf.square(outputs["size"] - 1.0))
+
+    history = fit(model, composite, batched(blobs(), 50, shuffle_seed=0), batched(blobs(), 100),
+                  optimizer=keras.optimizers.SGD(0.05), epochs=3, metrics=[], verbose=0)
+    assert history.last["val_loss"] < 0.5 * history.rows[0]["val_loss"]
