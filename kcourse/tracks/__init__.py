@@ -14,15 +14,21 @@ The TensorFlow side (`Track.module()`) provides:
     archive(row_dir, info) -> keras.export.ExportArchive            for `kcourse export`
     gradcheck(spec, data_dir, seed) -> (threshold, results)         for `kcourse gradcheck`
     search_data(config, data_dir) / build_model(config, seed) /
-    train_trial(config, data, model, seed, callbacks, verbose) -> objective value /
+    apply_hyperparameters(config, values, data) -> config /
+    train_trial(config, data, model, seed, callbacks, verbose) -> {objective: value} /
     evaluate_test(config, data, model) -> {metric: value}           for `kcourse tune`
+
+`tests/toy_track/` is a complete small example.
 """
 
 import dataclasses
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import pkgutil
+
+from kcourse.errors import SettingError
 
 ENV_VAR = "KCOURSE_TRACKS"
 
@@ -77,6 +83,9 @@ def _modules():
             yield info.name
     for name in os.environ.get(ENV_VAR, "").split(","):
         if name.strip():
+            if importlib.util.find_spec(name.strip()) is None:
+                raise SettingError(f"{ENV_VAR} names {name.strip()!r}, which cannot be "
+                                   "imported; check the name and PYTHONPATH")
             yield name.strip()
     for entry in importlib.metadata.entry_points(group="kcourse.tracks"):
         yield entry.value
