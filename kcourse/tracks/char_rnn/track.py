@@ -106,9 +106,11 @@ def train_row(row):
                       config["temperature"], config["top_p"], seed)
     write_text(os.path.join(row_dir, "final_sample.txt"), sample)
     if verbose:
-        print(f"\n--- {config['final_sample_length']} characters from the best model "
-              f"({config['select']} {run.best_score:.3f} after {run.best_step} "
-              f"updates) ---\n{sample}\n")
+        chosen = (f"the best model ({config['select']} {run.best_score:.3f} after "
+                  f"{run.best_step} updates)" if run.best_weights is not None else
+                  "the last finite model")
+        print(f"\n--- {config['final_sample_length']} characters from {chosen} ---\n"
+              f"{sample}\n")
     plots.plot_char_losses(rows, os.path.join(row.figures, f"{row.tag}_losses.png"),
                            title=f"{config['cell']} RNN, {config['units']} units: {row.tag}")
     return result, rows
