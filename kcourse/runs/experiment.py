@@ -63,7 +63,7 @@ def _finished_row(out, row_dir, tag, old_rows):
             return None
         path = os.path.join(row_dir, "checkpoints", "history.json")
         return result, read_json(path)["rows"]
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise SettingError(
             f"row {tag} of {out} is finished but {path} cannot be read "
             f"({type(error).__name__}); train that row again with --fresh-row "
