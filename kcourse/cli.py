@@ -135,7 +135,7 @@ def checked_options(args, search=False):
     """The keyword arguments of a run (or, with `search`, a search) from the command
     line, checked before TensorFlow loads."""
     from kcourse import experiments
-    from kcourse.runs import check_fresh, default_run_dir
+    from kcourse.runs.layout import check_fresh, check_out_dir, default_run_dir
 
     spec = experiments.get(args.experiment)
     if not search and "search" in spec:
@@ -151,8 +151,7 @@ def checked_options(args, search=False):
             overrides.update(module.run_overrides(args, args.experiment))
     experiments.resolve(args.experiment, overrides, args.quick)
     out = args.out or default_run_dir(args.experiment, args.quick)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise SettingError(f"--out {out} is a file, not a directory")
+    check_out_dir(out)
     if getattr(args, "fresh", False):
         check_fresh(out, args.experiment)
     return {"out": out,

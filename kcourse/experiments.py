@@ -57,13 +57,6 @@ def track_of(name):
     return tracks()[get(name)["track"]]
 
 
-def run_dir(name, quick=False):
-    """The default run directory of an experiment."""
-    import os
-
-    return os.path.join("runs", name + ("-quick" if quick else ""))
-
-
 def parse_value(key, text, default):
     """Parse `text` to the type of `default` (bool, int, float, list of int or str)."""
     try:

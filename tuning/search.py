@@ -28,7 +28,7 @@ import numpy as np
 
 from kcourse import experiments, plots
 from kcourse.errors import DataNotFoundError, SettingError
-from kcourse.runs.layout import start_fresh, write_json, write_text
+from kcourse.runs.layout import default_run_dir, start_fresh, write_json, write_text
 from tuning.hypermodel import TrackHyperModel
 
 
@@ -71,7 +71,7 @@ def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides
         search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
     config = experiments.resolve(name, overrides, quick)[0]
     impl = experiments.track_of(name).module()
-    out = out or experiments.run_dir(name, quick)
+    out = out or default_run_dir(name, quick)
     if fresh:
         start_fresh(out, name)
     created = not os.path.exists(out)

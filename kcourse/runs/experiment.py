@@ -8,8 +8,9 @@ import shutil
 
 from kcourse import experiments
 from kcourse.errors import DataNotFoundError, SettingError
-from kcourse.runs.layout import (check_config, default_run_dir, locked, read_json, row_tag,
-                                 start_fresh, write_history_csv, write_json)
+from kcourse.runs.layout import (check_config, check_out_dir, default_run_dir, locked,
+                                 read_json, row_tag, start_fresh, write_history_csv,
+                                 write_json)
 
 
 @dataclasses.dataclass
@@ -94,8 +95,7 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
     out = out or default_run_dir(name, quick)
     config_doc = {"experiment": name, "seed": seed, "quick": quick,
                   "overrides": overrides or {}, "rows": configs}
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise SettingError(f"--out {out} is a file, not a directory")
+    check_out_dir(out)
     for index in fresh_rows:
         if not 0 <= index < len(configs):
             raise SettingError(f"--fresh-row {index}: {name} has rows 0 to "

@@ -87,14 +87,17 @@ def is_run_dir(path, experiment=None):
     return experiment is None or config.get("experiment") == experiment
 
 
+def check_out_dir(out):
+    """Refuse a run directory that is a file."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SettingError(f"--out {out} is a file, not a directory")
+
+
 def check_fresh(out, experiment):
     """Refuse `--fresh` on anything but a run directory of `experiment` (or an empty
     one)."""
-    if not os.path.exists(out):
-        return
-    if not os.path.isdir(out):
-        raise SettingError(f"--out {out} is a file, not a directory")
-    if os.listdir(out) and not is_run_dir(out, experiment):
+    check_out_dir(out)
+    if os.path.isdir(out) and os.listdir(out) and not is_run_dir(out, experiment):
         raise SettingError(f"--fresh would delete {out}, which is not a run directory of "
                            f"{experiment}; choose another --out")
 
