@@ -50,6 +50,12 @@ _EXPORTS = {
     "load_text": "kcourse.data.text",
     "Vocabulary": "kcourse.data.text",
     "export": "kcourse.serving",
+    "predict": "kcourse.serving",
+    "MatrixConv1D": "kcourse.layers",
+    "BalancedSampler": "kcourse.data",
+    "load_surnames": "kcourse.data.surnames",
+    "NameEncoder": "kcourse.data.surnames",
+    "surname_convnet": "kcourse.tracks.surnames.model",
 }
 _COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.schedules",
                       "kcourse.optimizers", "kcourse.tracks.char_rnn.model")

@@ -80,7 +80,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
     handlers = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "export": cmd_export,
-                "gradcheck": cmd_gradcheck}
+                "predict": cmd_predict, "gradcheck": cmd_gradcheck}
 
     commands.add_parser("list", help="list the experiments, by track")
     run = commands.add_parser("run", help="train an experiment into a run directory "
@@ -89,8 +89,8 @@ def build_parser():
     run.add_argument("--fresh-row", type=int, action="append", default=[], metavar="N",
                      help="train row N again from the start, keeping the others "
                           "(repeatable)")
-    tune = commands.add_parser("tune", help="coarse-to-fine KerasTuner search of an "
-                                            "experiment's search (kcourse list: 'search')")
+    tune = commands.add_parser("tune", help="KerasTuner search of an experiment that is "
+                                            "a search (coarse-to-fine or random)")
     run_options(tune)
     export = commands.add_parser(
         "export", help="export a trained model for serving: a SavedModel in TensorFlow "
@@ -105,6 +105,14 @@ def build_parser():
                              "kcourse[onnx])")
     export.add_argument("--allow-diverged", action="store_true",
                         help="export a row whose training diverged (refused otherwise)")
+    predict = commands.add_parser(
+        "predict", help="the top classes of each input by a run's served model (the "
+                        "track decides what an input is: a name, an image file)")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="run directory of kcourse run")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="what to classify: names (surnames), image files (CIFAR-10)")
+    predict.add_argument("--row", type=int, help="row of the run (default: the best)")
+    predict.add_argument("--top", type=int, default=3, help="classes per input (default 3)")
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
     check.add_argument("experiment")
@@ -179,9 +187,9 @@ def cmd_run(args):
 
 def cmd_tune(args):
     options = checked_options(args, search=True)
-    from tuning.search import coarse_to_fine, search_summary
+    from tuning.search import run_search, search_summary
 
-    results = coarse_to_fine(args.experiment, **options)
+    results = run_search(args.experiment, **options)
     print(f"\n{args.experiment}: {results['reference']}")
     print(search_summary(results, options["out"]))
     return 0
@@ -195,6 +203,15 @@ def cmd_export(args):
     print(f"Exported to {path}")
     if args.format == "saved_model":
         print(f"Inspect: saved_model_cli show --dir {path} --all")
+    return 0
+
+
+def cmd_predict(args):
+    from kcourse.serving import predict
+
+    for given, classes in predict(args.run_dir, args.inputs, args.row, args.top):
+        answer = "  ".join(f"{name} {p:.3f}" for name, p in classes)
+        print(f"{given}: {answer}")
     return 0
 
 

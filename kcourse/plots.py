@@ -1,12 +1,20 @@
-"""Figures of a run, written as PNG files (matplotlib, no display needed)."""
+"""Figures of a run, written as PNG files (matplotlib, no display needed).
+
+The figures are `matplotlib.figure.Figure` objects drawn by the Agg canvas, outside
+pyplot: importing this module chooses no backend and leaves pyplot alone, so a notebook
+keeps its inline pictures, and writing a file needs no display.
+"""
 
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def _subplots(*args, figsize, **kwargs):
+    """`(figure, axes)` like `plt.subplots`, on a figure pyplot does not manage."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _save(fig, path):
@@ -16,14 +24,13 @@ def _save(fig, path):
     root, ext = os.path.splitext(path)
     tmp = f"{root}.tmp{os.getpid()}{ext}"
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     os.replace(tmp, path)
     return path
 
 
 def plot_curves(rows, metric, path, title=None, x="epoch"):
     """Training and validation `metric` (loss, cost or accuracy) against `x`."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _subplots(figsize=(6, 4))
     xs = [row[x] for row in rows]
     for prefix, label in (("train_", "training"), ("val_", "validation")):
         if prefix + metric in rows[0]:
@@ -44,7 +51,7 @@ def plot_templates(kernel, class_names, path, title=None):
     """
     kernel = np.asarray(kernel)
     k = kernel.shape[1]
-    fig, axes = plt.subplots(1, k, figsize=(1.4 * k, 1.9))
+    fig, axes = _subplots(1, k, figsize=(1.4 * k, 1.9))
     for j, ax in enumerate(np.atleast_1d(axes)):
         image = kernel[:, j].reshape(32, 32, 3)
         low, high = image.min(axis=(0, 1)), image.max(axis=(0, 1))
@@ -65,7 +72,7 @@ def confusion_matrix(labels, predictions, num_classes):
 def plot_confusion(labels, predictions, class_names, path, title=None):
     """Confusion matrix (rows: true class, columns: predicted class), with counts."""
     matrix = confusion_matrix(labels, predictions, len(class_names))
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = _subplots(figsize=(6.5, 5.5))
     im = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
@@ -79,9 +86,27 @@ def plot_confusion(labels, predictions, class_names, path, title=None):
     return _save(fig, path)
 
 
+def plot_class_accuracies(accuracies, path, title=None):
+    """Accuracy of every class (`{class name: accuracy}`) as horizontal bars, with
+    their mean as a line."""
+    names = list(accuracies)
+    values = np.array([accuracies[n] for n in names], dtype=float)
+    fig, ax = _subplots(figsize=(6, 0.25 * len(names) + 1.2))
+    ax.barh(range(len(names)), values, color="tab:blue")
+    ax.axvline(np.nanmean(values), color="tab:red", linestyle="--",
+               label=f"mean {np.nanmean(values):.3f}")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy")
+    ax.set_title(title or "accuracy per class", fontsize=9)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def plot_learning_rate(rows, path, title=None):
     """The learning rate at every evaluation point against the update step."""
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = _subplots(figsize=(6, 3))
     ax.plot([row["step"] for row in rows], [row["learning_rate"] for row in rows],
             marker=".")
     ax.set_xlabel("update step")
@@ -93,7 +118,7 @@ def plot_learning_rate(rows, path, title=None):
 
 def plot_lr_range(rows, path, suggestion=None, title=None):
     """Loss and accuracy against the learning rate of a range test (log scale)."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = _subplots(1, 2, figsize=(10, 4))
     lrs = [row["learning_rate"] for row in rows]
     losses = np.array([row["train_loss"] for row in rows], dtype=float)
     ax_loss.plot(lrs, losses, label="training")
@@ -118,7 +143,7 @@ def plot_lr_range(rows, path, suggestion=None, title=None):
 def plot_search(trials, param, path, title=None, objective="val_accuracy", choices=()):
     """The objective of every trial of a search against `param` (log scale), one line
     per stage and combination of the other hyperparameters (`choices`)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _subplots(figsize=(6, 4))
 
     def combination(t):
         return tuple(t.get(c) for c in choices)
@@ -147,10 +172,40 @@ def plot_search(trials, param, path, title=None, objective="val_accuracy", choic
     return _save(fig, path)
 
 
+def plot_space_search(trials, names, path, objective="val_accuracy", title=None):
+    """The objective of every trial against each searched setting (one panel each;
+    log axes for positive settings spanning more than a factor 10)."""
+    fig, axes = _subplots(1, len(names), figsize=(2.6 * len(names), 2.8), sharey=True,
+                             squeeze=False)
+    scores = [t[objective] for t in trials]
+    best = int(np.argmax(scores))
+    for ax, name in zip(axes[0], names):
+        values = [t[name] for t in trials]
+        if all(isinstance(v, (int, float)) for v in values):
+            ax.scatter(values, scores, s=14)
+            ax.scatter([values[best]], [scores[best]], s=40, color="tab:red", label="best")
+            if min(values) > 0 and max(values) > 10 * min(values) and isinstance(
+                    values[0], float):
+                ax.set_xscale("log")
+        else:
+            kinds = sorted(set(map(str, values)))
+            ax.scatter([kinds.index(str(v)) for v in values], scores, s=14)
+            ax.scatter([kinds.index(str(values[best]))], [scores[best]], s=40,
+                       color="tab:red", label="best")
+            ax.set_xticks(range(len(kinds)), kinds, fontsize=8)
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(objective.replace("_", " "))
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
 def plot_char_losses(rows, path, title=None):
     """A character model's smooth loss (per sequence) and validation loss (nats per
     character) against the number of updates."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (left, right) = _subplots(1, 2, figsize=(10, 3.5))
     left.plot([r["step"] for r in rows], [r["smooth_loss"] for r in rows])
     left.set_ylabel("smooth loss (per sequence)")
     val = [r for r in rows if "val_loss_per_char" in r]

@@ -160,6 +160,48 @@ def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=
         raise
 
 
+def predict(run_dir, inputs, row=None, top=3):
+    """The `top` classes, with probabilities, of every input, answered by the model a
+    `kcourse export` of the run serves (the same graph, written and loaded here).
+
+    Args:
+        run_dir: the run directory.
+        inputs: what the track classifies, as given on the command line (its
+            `predict_inputs(inputs)` turns them into the served graph's input: names
+            for the surname classifier, image files for the image classifiers).
+        row: which row (default: the best).
+        top: how many classes per input.
+
+    Returns:
+        `[(input, [(class name, probability), ...]), ...]`.
+    """
+    info, row_dir = run_row(run_dir, row)
+    if not inputs:
+        raise SettingError("give at least one input to predict")
+    if int(top) < 1:
+        raise SettingError(f"--top must be at least 1, got {top}")
+    impl = track_of(info["experiment"]).module()
+    if not hasattr(impl, "predict_inputs"):
+        raise SettingError(f"{info['experiment']} ({info['track']}) is not a classifier "
+                           "that `kcourse predict` serves")
+    tensor = impl.predict_inputs(inputs)
+    class_names = impl.class_names(row_dir)
+    with tempfile.TemporaryDirectory(prefix="kcourse-predict-") as tmp:
+        impl.archive(row_dir, info).write_out(tmp, verbose=False)
+        served = tf.saved_model.load(tmp).signatures["serving_default"]
+        name = next(iter(served.structured_input_signature[1]))
+        try:
+            probabilities = served(**{name: tensor})["probabilities"].numpy()
+        except tf.errors.InvalidArgumentError as error:
+            raise SettingError(f"the model refused the inputs: {error.message.splitlines()[0]}"
+                               ) from None
+    answers = []
+    for given, p in zip(inputs, probabilities):
+        best = p.argsort()[::-1][:int(top)]
+        answers.append((given, [(class_names[i], float(p[i])) for i in best]))
+    return answers
+
+
 def _claim(source, model_dir, version):
     """Move the finished export `source` into `model_dir/<version>` atomically (rename
     of a directory: it appears complete or not at all); with no version given, the

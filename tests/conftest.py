@@ -49,6 +49,48 @@ def fake_cifar(tmp_path):
     return {"manual": str(manual), "tfds": str(tmp_path / "tfds"), "batches": batches}
 
 
+LANGUAGES18 = ("Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek",
+               "Irish", "Italian", "Japanese", "Korean", "Polish", "Portuguese", "Russian",
+               "Scottish", "Spanish", "Vietnamese")
+
+
+def write_fake_surnames(root, per_class=(30, 18), seed=0):
+    """Write tiny surname files in the course's layout (names/dd2424/) and the
+    tutorial's (names/<Language>.txt): class k's names start with the letter of k, so
+    a model can learn them. Classes alternate between per_class[0] and [1] names; the
+    validation indices take 2 names of every class."""
+    rng = np.random.default_rng(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    folder = Path(root) / "names" / "dd2424"
+    folder.mkdir(parents=True)
+    lines, validation, by_class = [], [], {}
+    for k, language in enumerate(LANGUAGES18):
+        count = per_class[k % 2]
+        names = [letters[k].upper() + "".join(rng.choice(list(letters), rng.integers(2, 9)))
+                 for _ in range(count)]
+        by_class[language] = names
+        for i, name in enumerate(names):
+            lines.append(f"{name} {k + 1}")
+            if i < 2:
+                validation.append(len(lines))
+    (folder / "ascii_names.txt").write_text("\n".join(lines) + "\n")
+    (folder / "category_labels.txt").write_text(
+        "\n".join(f"{k + 1} {language}" for k, language in enumerate(LANGUAGES18)) + "\n")
+    (folder / "Validation_Inds.txt").write_text(" ".join(map(str, validation)) + " ")
+    for language, names in by_class.items():
+        (Path(root) / "names" / f"{language}.txt").write_text("\n".join(names) + "\n",
+                                                             encoding="utf-8")
+    return {"lines": lines, "validation": validation}
+
+
+@pytest.fixture
+def fake_surnames(tmp_path):
+    """A manual dir with tiny generated surname files, and an empty TFDS data dir."""
+    manual = tmp_path / "manual"
+    files = write_fake_surnames(manual)
+    return {"manual": str(manual), "tfds": str(tmp_path / "tfds"), **files}
+
+
 def pytest_collection_modifyitems(config, items):
     """Notebooks need the real data: skip them with a reason when it is absent."""
     if shared_data_dir() is not None:

@@ -2,6 +2,7 @@
 
     python serve_without_kcourse.py classify SAVED_MODEL IMAGES.npy OUT.npz [MODEL.onnx]
     python serve_without_kcourse.py generate SAVED_MODEL CALLS.json OUT.json
+    python serve_without_kcourse.py names SAVED_MODEL NAMES.json OUT.npz
 
 The tests run it in a separate process and compare its answers with kcourse's own.
 """
@@ -42,7 +43,16 @@ def generate(saved_model, calls_path, out_path):
         json.dump(texts, f)
 
 
+def names(saved_model, names_path, out_path):
+    with open(names_path, encoding="utf-8") as f:
+        given = json.load(f)
+    served = tf.saved_model.load(saved_model).signatures["serving_default"]
+    outputs = {k: v.numpy() for k, v in served(names=tf.constant(given)).items()}
+    np.savez(out_path, **{k: v.astype(str) if v.dtype == object else v
+                          for k, v in outputs.items()})
+
+
 if __name__ == "__main__":
-    {"classify": classify, "generate": generate}[sys.argv[1]](*sys.argv[2:])
+    {"classify": classify, "generate": generate, "names": names}[sys.argv[1]](*sys.argv[2:])
     assert sys.modules["kcourse"] is None and not any(
         name.startswith("kcourse.") for name in sys.modules)

@@ -82,3 +82,19 @@ def test_load_model_registers_the_components_and_says_what_is_wrong(tmp_path):
             f"print('loaded')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
+
+
+def test_importing_plots_leaves_the_notebook_backend_alone(tmp_path):
+    """kcourse.plots draws on figures outside pyplot: a notebook's inline backend stays,
+    so its cells show their pictures, and the PNG files are still written."""
+    code = ("import matplotlib; matplotlib.use('module://matplotlib_inline.backend_inline')\n"
+            "from kcourse import plots\n"
+            "plots.plot_curves([{'epoch': 0, 'train_loss': 1.0, 'val_loss': 2.0}], 'loss', "
+            f"{str(tmp_path / 'loss.png')!r})\n"
+            "import matplotlib.pyplot as plt\n"
+            "print(matplotlib.get_backend(), len(plt.get_fignums()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["module://matplotlib_inline.backend_inline", "0"]
+    assert (tmp_path / "loss.png").stat().st_size > 1000

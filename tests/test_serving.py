@@ -242,3 +242,38 @@ def test_a_char_run_exports_as_saved_model_but_not_onnx(tmp_path):
     assert path == str(tmp_path / "out" / "a4" / "1")
     served = tf.saved_model.load(path).signatures["serving_default"]
     assert served.structured_outputs.keys() == {"text"}
+
+
+def test_predict_reads_image_files_and_answers_as_the_served_model(classifier, tmp_path):
+    from kcourse.serving import predict
+
+    paths = []
+    for i, image in enumerate(classifier["images"][:3]):
+        path = tmp_path / f"image{i}.png"
+        tf.io.write_file(str(path), tf.io.encode_png(image))
+        paths.append(str(path))
+    answers = predict(str(classifier["run"]), paths, row=1, top=2)
+    want = tf.nn.softmax(classifier["model"](classifier["features"][:3], training=False)).numpy()
+    for (given, classes), p in zip(answers, want):
+        best = p.argsort()[::-1][:2]
+        assert [c for c, _ in classes] == [CLASS_NAMES[i] for i in best]
+        np.testing.assert_allclose([q for _, q in classes], p[best], atol=1e-5)
+    big = tmp_path / "big.png"
+    tf.io.write_file(str(big), tf.io.encode_png(np.zeros((40, 30, 3), np.uint8)))
+    with pytest.raises(SettingError, match="30x40 pixels; the model takes 32x32"):
+        predict(str(classifier["run"]), [str(big)])
+    with pytest.raises(SettingError, match="not a readable image"):
+        predict(str(classifier["run"]), [str(tmp_path / "missing.png")])
+
+
+def test_predict_refuses_a_track_that_is_not_a_classifier(tmp_path):
+    from kcourse.serving import predict
+
+    vocab = Vocabulary.from_text("to be or not to be")
+    row_dir = tmp_path / "run" / "rows" / "00"
+    row_dir.mkdir(parents=True)
+    _char_model("vanilla", vocab).save(row_dir / "model.keras")
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps(
+        {"experiment": "a4", "rows": [{"tag": "00", "val_loss_per_char": 2.0}]}))
+    with pytest.raises(SettingError, match="not a classifier that `kcourse predict` serves"):
+        predict(str(tmp_path / "run"), ["ROMEO"])

@@ -80,3 +80,60 @@ def CourseHyperModel(config, log_values=None, log_range=None, n_s_epochs=None, s
     choices = None if n_s_epochs is None else {"n_s_epochs": [int(e) for e in n_s_epochs]}
     return TrackHyperModel(track, config, "lambda", log_values, log_range, choices, seed,
                            **kwargs)
+
+
+class SpaceHyperModel(keras_tuner.HyperModel):
+    """Tunes several settings of a track's experiment, declared as data.
+
+    `space` maps a setting to a list of values (a KerasTuner `Choice`) or to
+    `{"log": [low, high]}` (a `Float` sampled on a log scale) or `{"range": [low,
+    high]}` (a linear `Float`). `build(hp)` makes the track's model for the trial's
+    configuration (`apply_hyperparameters(config, values, data)` then
+    `build_model(config, seed)`); `fit` trains it with the track's `train_trial`.
+
+    Args:
+        impl: the track's TensorFlow side (`Track.module()`).
+        config: a resolved row configuration of the experiment.
+        space: `{setting: [values] | {"log": [low, high]} | {"range": [low, high]}}`.
+        data: the search's data (`impl.search_data`), which the model may depend on.
+        seed: seed of the initialisation and the shuffling (the same for every trial).
+    """
+
+    def __init__(self, impl, config, space, data, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.impl, self.config, self.data, self.seed = impl, dict(config), data, seed
+        self.space = dict(space)
+        for name, values in self.space.items():
+            if isinstance(values, dict):
+                (kind, bounds), = values.items()
+                if kind not in ("log", "range") or len(bounds) != 2 or not (
+                        bounds[0] < bounds[1]) or (kind == "log" and bounds[0] <= 0):
+                    raise ValueError(f"space[{name!r}] = {values}: give {{'log': [low, "
+                                     "high]}} (0 < low < high) or {'range': [low, high]}.")
+            elif not values:
+                raise ValueError(f"space[{name!r}] is empty.")
+
+    def values(self, hp):
+        """The trial's settings."""
+        values = {}
+        for name, options in self.space.items():
+            if isinstance(options, dict):
+                (kind, (low, high)), = options.items()
+                values[name] = hp.Float(name, low, high,
+                                        sampling="log" if kind == "log" else "linear")
+            else:
+                values[name] = hp.Choice(name, list(options),
+                                         ordered=all(isinstance(v, (int, float))
+                                                     for v in options))
+        return values
+
+    def configuration(self, hp):
+        return self.impl.apply_hyperparameters(self.config, self.values(hp), self.data)
+
+    def build(self, hp):
+        return self.impl.build_model(self.configuration(hp), self.seed)
+
+    def fit(self, hp, model, data=None, callbacks=None, verbose=0, **kwargs):
+        data = self.data if data is None else data
+        return self.impl.train_trial(self.configuration(hp), data, model, self.seed,
+                                     callbacks, verbose)

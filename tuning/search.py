@@ -1,4 +1,10 @@
-"""Coarse-to-fine search of one setting with KerasTuner, as the course describes.
+"""KerasTuner searches of the tracks' experiments, declared as data.
+
+`run_search(name)` runs the `search` entry of experiment `name`: a coarse-to-fine
+search of one setting (below), or with `"type": "random"` a random search of
+`"trials"` trials over a `"space"` of several settings (`SpaceHyperModel`).
+
+Coarse-to-fine search of one setting, as the course describes.
 
 An experiment with a `search` entry declares it as data:
 `{"param", "coarse_min", "coarse_max", "coarse_values", "fine_trials", "fine_top",
@@ -29,7 +35,7 @@ import numpy as np
 from kcourse import experiments, plots
 from kcourse.errors import DataNotFoundError, SettingError
 from kcourse.runs.layout import default_run_dir, start_fresh, write_json, write_text
-from tuning.hypermodel import TrackHyperModel
+from tuning.hypermodel import SpaceHyperModel, TrackHyperModel
 
 
 def _trials(tuner, stage, param, choices):
@@ -139,13 +145,98 @@ def _search(name, spec, search, impl, config, out, data_dir, seed, quick, overri
     return results
 
 
+def run_search(name, **options):
+    """Run the search of experiment `name` (its `search` entry decides which kind);
+    the options of `coarse_to_fine`. Returns the results dict."""
+    if experiments.get(name).get("search", {}).get("type") == "random":
+        return random_search(name, **options)
+    return coarse_to_fine(name, **options)
+
+
+def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
+                  fresh=False, verbose=1):
+    """KerasTuner's random search of `trials` trials over the experiment's `space`; the
+    best trial's model is measured once on the held-out split at the end. Results:
+    `results.json`, `trials.csv` and `figures/search.png` (the objective against each
+    searched setting)."""
+    spec = experiments.get(name)
+    search = dict(spec["search"])
+    if quick:
+        search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
+    config = experiments.resolve(name, overrides, quick)[0]
+    impl = experiments.track_of(name).module()
+    out = out or default_run_dir(name, quick)
+    if fresh:
+        start_fresh(out, name)
+    created = not os.path.exists(out)
+    try:
+        objective = search.get("objective", "val_accuracy")
+        write_json(os.path.join(out, "config.json"),
+                   {"experiment": name, "seed": seed, "quick": quick,
+                    "overrides": overrides or {}, "rows": [config], "data_dir": data_dir})
+        data = impl.search_data(config, data_dir)
+    except (SettingError, DataNotFoundError):
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    hypermodel = SpaceHyperModel(impl, config, search["space"], data, seed=seed)
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=keras_tuner.Objective(objective, direction="max"),
+        max_trials=search["trials"], directory=out, project_name="random", overwrite=False,
+        seed=seed)
+    tuner.search(verbose=verbose)
+    trials = []
+    for trial in tuner.oracle.trials.values():
+        if trial.status == "COMPLETED":
+            trials.append({"stage": "random", "trial": trial.trial_id,
+                           **trial.hyperparameters.values, objective: trial.score})
+    trials.sort(key=lambda t: t["trial"])
+    best = max(trials, key=lambda t: t[objective])
+    best_hp = next(t.hyperparameters for t in tuner.oracle.trials.values()
+                   if t.trial_id == best["trial"])
+    model = tuner.get_best_models(1)[0]
+    test = impl.evaluate_test(hypermodel.configuration(best_hp), data, model)
+    results = {"experiment": name, "reference": spec["reference"], "config": config,
+               "seed": seed, "space": search["space"], "best": best,
+               "best_test_accuracy": test["accuracy"], "trials": trials}
+    write_json(os.path.join(out, "results.json"), results)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, list(trials[0]))
+    writer.writeheader()
+    writer.writerows(trials)
+    write_text(os.path.join(out, "trials.csv"), text.getvalue())
+    plots.plot_space_search(trials, list(search["space"]),
+                            os.path.join(out, "figures", "search.png"), objective=objective,
+                            title=f"{name}: {objective.replace('_', ' ')}")
+    return results
+
+
 def _space(results):
     search = experiments.get(results["experiment"])["search"]
-    return search["param"], search.get("objective", "val_accuracy")
+    return search.get("param"), search.get("objective", "val_accuracy")
+
+
+def _fmt(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def random_table(results):
+    """The trials of a random search as a text table, best marked."""
+    _, objective = _space(results)
+    names = list(results["space"])
+    header = ["trial", *names, objective]
+    lines = [[t["trial"], *(_fmt(t[n]) for n in names), f"{t[objective]:.4f}",
+              "  <- best" if t == results["best"] else ""] for t in results["trials"]]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    rows = [header + [""], ["-" * w for w in widths] + [""]] + lines
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(row, widths)) + row[-1]
+                     for row in rows)
 
 
 def search_table(results):
     """The trials of a search as a text table, best marked."""
+    if "space" in results:
+        return random_table(results)
     param, objective = _space(results)
     choices = [c for c in results["best"] if c not in (
         "stage", "trial", "log_" + param, param, objective)]
@@ -164,6 +255,14 @@ def search_table(results):
 def search_summary(results, out):
     """The table, the best trial and where the results are, for the command line."""
     param, objective = _space(results)
+    if "space" in results:
+        best = results["best"]
+        values = ", ".join(f"{n} {_fmt(best[n])}" for n in results["space"])
+        return (f"{search_table(results)}\n\nBest: {values} ({objective} "
+                f"{best[objective]:.4f}; held-out accuracy, measured once: "
+                f"{results['best_test_accuracy']:.4f}).\n"
+                f"Results: {os.path.join(out, 'results.json')}, "
+                f"{os.path.join(out, 'figures', 'search.png')}")
     best = results["best"]
     extra = "".join(f", {c} {v}" for c, v in best.items() if c not in (
         "stage", "trial", "log_" + param, param, objective))

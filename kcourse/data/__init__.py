@@ -7,9 +7,14 @@ from kcourse.data.cifar10 import (CLASS_NAMES, ENV_VAR, DataNotFoundError, Kcour
                                   missing_data_message)
 from kcourse.data.splits import (PRESETS, Cifar10Splits, cifar10_builder, load_cifar10,
                                  resolve_data_dir)
+from kcourse.data.orders import BalancedSampler, balanced_orders, uniform_orders
 from kcourse.data.streams import TextStreams
+from kcourse.data.surnames import (LANGUAGES, GraphNameEncoder, KcourseSurnames, NameEncoder,
+                                   SurnameSplits, load_surnames, surnames_builder)
 
-__all__ = ["CLASS_NAMES", "ENV_VAR", "DataNotFoundError", "InMemory", "InMemoryBatches",
+__all__ = ["BalancedSampler", "balanced_orders", "uniform_orders", "CLASS_NAMES", "ENV_VAR", "DataNotFoundError", "InMemory", "InMemoryBatches",
            "KcourseCifar10", "PRESETS", "Cifar10Splits", "TextStreams", "batched",
            "cifar10_builder", "chain", "in_memory", "load_cifar10", "missing_data_message",
            "random_flip", "random_shift", "resolve_data_dir"]
+__all__ += ["LANGUAGES", "GraphNameEncoder", "KcourseSurnames", "NameEncoder", "SurnameSplits",
+            "load_surnames", "surnames_builder"]

@@ -103,27 +103,43 @@ class InMemoryBatches(tf.Module):
         batch_size: examples per batch; the last batch of an epoch may be smaller.
         seed: the shuffle seed.
         augment: optional augmentation (`kcourse.data.augment`), applied to each batch.
+        sampler: optional epoch-order sampler with `.size` (examples per epoch) and
+            `.orders(seed)` (an endless dataset of index vectors), e.g.
+            `kcourse.data.orders.BalancedSampler(labels)`; default: every example once
+            per epoch in a uniformly random order.
     """
 
-    def __init__(self, data, batch_size, seed, augment=None):
+    def __init__(self, data, batch_size, seed, augment=None, sampler=None):
         super().__init__(name="in_memory_batches")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.x, self.y = _tensors(data)
         self.batch_size, self.seed = int(batch_size), int(seed)
         self.augment = augment
-        self.size = int(self.x.shape[0])
+        self.sampler = sampler
+        self.size = int(self.x.shape[0]) if sampler is None else int(sampler.size)
         self.steps_per_epoch = -(-self.size // self.batch_size)
 
     def orders(self, start_epoch=0):
         """An iterator over the epoch orders, from epoch `start_epoch` on."""
-        orders = uniform_orders(self.size, self.seed).skip(start_epoch)
+        orders = (uniform_orders(self.size, self.seed) if self.sampler is None
+                  else self.sampler.orders(self.seed)).skip(start_epoch)
         return iter(orders.prefetch(1))
 
     def as_dataset(self):
         """The same batches as a tf.data dataset (with a fresh copy of no augmentation
-        state: use it instead of, not beside, this source)."""
-        return batched(InMemory(self.x, self.y), self.batch_size, self.seed, self.augment)
+        state: use it instead of, not beside, this source). With a sampler, one endless
+        dataset of all the epochs' batches."""
+        if self.sampler is None:
+            return batched(InMemory(self.x, self.y), self.batch_size, self.seed,
+                           self.augment)
+        x, y = self.x, self.y
+        batches = self.sampler.orders(self.seed).flat_map(
+            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size))
+        batches = batches.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+        if self.augment is not None:
+            batches = batches.map(self.augment)
+        return batches.prefetch(tf.data.AUTOTUNE)
 
     def in_order(self, batch_size=None):
         """The examples in their stored order, batched (to evaluate on)."""

@@ -73,3 +73,36 @@ def test_loss_round_trips_through_keras_file(tmp_path, loss):
     assert type(loaded.loss) is type(loss)
     assert loaded.loss.get_config() == loss.get_config()
     assert float(loaded.loss(LABELS[:, :10], SCORES)) == pytest.approx(float(loss(LABELS, SCORES)))
+
+
+def test_class_weighted_cross_entropy_matches_numpy_formula():
+    from kcourse.losses import balanced_class_weights
+
+    rng = np.random.default_rng(3)
+    labels = np.array([0] * 6 + [1] * 3 + [2] * 1)
+    weights = balanced_class_weights(labels, 3)
+    n = np.bincount(labels)
+    np.testing.assert_allclose(weights, len(labels) / (3 * n))  # N / (K n_y)
+    scores = rng.normal(size=(len(labels), 3))
+    y = np.eye(3)[labels]
+    p = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)
+    per_example = -np.log(p[np.arange(len(labels)), labels]) / (3 * n[labels])
+    loss = SoftmaxCrossEntropy(class_weights=weights, dtype="float64")
+    # the mean weighted loss is N times the course's sum of l_i / (K n_y) over N: the
+    # class-balanced mean loss
+    np.testing.assert_allclose(float(loss(y, scores)), per_example.sum(), rtol=1e-12)
+    plain = SoftmaxCrossEntropy(dtype="float64")
+    np.testing.assert_allclose(float(loss(y[:6], scores[:6])),
+                               float(plain(y[:6], scores[:6])) * weights[0], rtol=1e-12)
+    assert SoftmaxCrossEntropy.from_config(loss.get_config()).class_weights == weights
+
+
+def test_class_weights_errors():
+    from kcourse.losses import balanced_class_weights
+
+    with pytest.raises(ValueError, match="every one of the 3 classes"):
+        balanced_class_weights([0, 0, 1], 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        SoftmaxCrossEntropy(class_weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="2 weights for 3 classes"):
+        SoftmaxCrossEntropy(class_weights=[1.0, 1.0])(np.eye(3), np.zeros((3, 3)))

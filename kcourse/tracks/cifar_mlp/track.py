@@ -12,12 +12,14 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kcourse import plots
 from kcourse.callbacks import SnapshotEnsemble, ensemble_accuracy
-from kcourse.data import (InMemoryBatches, batched, chain, load_cifar10, random_flip,
+from kcourse.data import (CLASS_NAMES, InMemoryBatches, batched, chain, load_cifar10, random_flip,
                           random_shift)
 from kcourse.losses import get as get_loss
+from kcourse.errors import SettingError
 from kcourse.runs.layout import write_json
 from kcourse.schedules import CyclicLearningRate
 from kcourse.tracks.cifar_mlp.archive import archive  # noqa: F401  (the track's export)
@@ -207,6 +209,29 @@ def lr_range_experiment(name, config, out, data_dir=None, seed=0, eta_min=1e-5, 
     plots.plot_lr_range(rows, os.path.join(out, "lr_range.png"), suggestion,
                         title=f"{name}: learning-rate range test")
     return suggestion
+
+
+# kcourse predict: image files in
+def predict_inputs(paths):
+    """The images of `paths` (PNG, JPEG, GIF or BMP files of 32x32 RGB pixels) as one
+    uint8 batch for the served graph."""
+    images = []
+    for path in paths:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3,
+                                       expand_animations=False)
+        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as error:
+            raise SettingError(f"{path}: not a readable image file ({type(error).__name__})"
+                               ) from None
+        if tuple(image.shape[:2]) != (32, 32):
+            raise SettingError(f"{path} is {image.shape[1]}x{image.shape[0]} pixels; the "
+                               "model takes 32x32 RGB images (resize it first)")
+        images.append(image)
+    return tf.stack(images)
+
+
+def class_names(row_dir):
+    return list(CLASS_NAMES)
 
 
 # tuning hooks (tuning.search): the data once per search, a model per trial
