@@ -77,6 +77,9 @@ class Parser(argparse.ArgumentParser):
 def build_parser():
     parser = Parser(prog="kcourse",
                     description="Reproduce the course's experiments with Keras.")
+    from kcourse import __version__
+
+    parser.add_argument("--version", action="version", version=f"kcourse {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
     handlers = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "export": cmd_export,
@@ -113,6 +116,8 @@ def build_parser():
                          help="what to classify: names (surnames), image files (CIFAR-10)")
     predict.add_argument("--row", type=int, help="row of the run (default: the best)")
     predict.add_argument("--top", type=int, default=3, help="classes per input (default 3)")
+    predict.add_argument("--allow-diverged", action="store_true",
+                         help="answer with a row whose training diverged (refused otherwise)")
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
     check.add_argument("experiment")
@@ -173,7 +178,7 @@ def cmd_run(args):
     from kcourse.runs import run_experiment, summary_table
 
     metrics = run_experiment(args.experiment, fresh_rows=args.fresh_row, **options)
-    print(f"\n{args.experiment}: {metrics['reference']}")
+    print(f"\n{args.experiment} (course: {metrics['reference']})")
     print(summary_table(metrics))
     print(f"\nRun directory: {options['out']}")
     diverged = [row["tag"] for row in metrics["rows"] if row.get("diverged")]
@@ -190,7 +195,7 @@ def cmd_tune(args):
     from tuning.search import run_search, search_summary
 
     results = run_search(args.experiment, **options)
-    print(f"\n{args.experiment}: {results['reference']}")
+    print(f"\n{args.experiment} (course: {results['reference']})")
     print(search_summary(results, options["out"]))
     return 0
 
@@ -209,9 +214,11 @@ def cmd_export(args):
 def cmd_predict(args):
     from kcourse.serving import predict
 
-    for given, classes in predict(args.run_dir, args.inputs, args.row, args.top):
+    for given, classes in predict(args.run_dir, args.inputs, args.row, args.top,
+                                  allow_diverged=args.allow_diverged):
         answer = "  ".join(f"{name} {p:.3f}" for name, p in classes)
-        print(f"{given}: {answer}")
+        shown = given.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        print(f"{shown}: {answer}")
     return 0
 
 

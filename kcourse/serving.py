@@ -160,7 +160,7 @@ def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=
         raise
 
 
-def predict(run_dir, inputs, row=None, top=3):
+def predict(run_dir, inputs, row=None, top=3, allow_diverged=False):
     """The `top` classes, with probabilities, of every input, answered by the model a
     `kcourse export` of the run serves (the same graph, written and loaded here).
 
@@ -171,11 +171,16 @@ def predict(run_dir, inputs, row=None, top=3):
             for the surname classifier, image files for the image classifiers).
         row: which row (default: the best).
         top: how many classes per input.
+        allow_diverged: answer with a row whose training diverged (refused otherwise,
+            as by `export`).
 
     Returns:
         `[(input, [(class name, probability), ...]), ...]`.
     """
     info, row_dir = run_row(run_dir, row)
+    if info.get("diverged") and not allow_diverged:
+        raise SettingError(f"row {info['index']} of {run_dir} diverged in training; use it "
+                           "anyway with --allow-diverged, or choose a row with --row")
     if not inputs:
         raise SettingError("give at least one input to predict")
     if int(top) < 1:

@@ -105,7 +105,7 @@ class SpaceHyperModel(keras_tuner.HyperModel):
         self.space = dict(space)
         for name, values in self.space.items():
             if isinstance(values, dict):
-                (kind, bounds), = values.items()
+                kind, bounds = next(iter(values.items())) if len(values) == 1 else (None, ())
                 if kind not in ("log", "range") or len(bounds) != 2 or not (
                         bounds[0] < bounds[1]) or (kind == "log" and bounds[0] <= 0):
                     raise ValueError(f"space[{name!r}] = {values}: give {{'log': [low, "

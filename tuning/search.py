@@ -66,9 +66,10 @@ def fine_range(coarse, top, param="lambda", objective="val_accuracy"):
     return low, high
 
 
-def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
-                   fresh=False, verbose=1):
-    """Run the two-stage search of experiment `name`; return the results dict."""
+def _prepare(name, out, data_dir, seed, quick, overrides, fresh):
+    """The search's spec (shrunk by `--quick`), configuration, track and run directory;
+    `config.json` written and the data loaded. A search refused before its first trial
+    leaves no directory behind."""
     spec = experiments.get(name)
     if "search" not in spec:
         raise SettingError(f"{name} is not a search; `kcourse list` shows them")
@@ -82,23 +83,48 @@ def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides
         start_fresh(out, name)
     created = not os.path.exists(out)
     try:
-        return _search(name, spec, search, impl, config, out, data_dir, seed, quick,
-                       overrides, verbose)
+        # no lock: the workers of a distributed search share the directory
+        write_json(os.path.join(out, "config.json"),
+                   {"experiment": name, "seed": seed, "quick": quick,
+                    "overrides": overrides or {}, "rows": [config], "data_dir": data_dir})
+        data = impl.search_data(config, data_dir)
     except (SettingError, DataNotFoundError):
-        if created:  # refused before any trial: leave nothing behind
+        if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    return spec, search, config, impl, out, data
 
 
-def _search(name, spec, search, impl, config, out, data_dir, seed, quick, overrides,
-            verbose):
+def _write_trials(out, trials):
+    text = io.StringIO()
+    writer = csv.DictWriter(text, list(trials[0]))
+    writer.writeheader()
+    writer.writerows(trials)
+    write_text(os.path.join(out, "trials.csv"), text.getvalue())
+
+
+def _completed(tuner, name):
+    """The completed trials of a tuner, in trial-id order (ties then go to the first);
+    an error if none completed."""
+    trials = sorted((t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"),
+                    key=lambda t: t.trial_id)
+    if not trials:
+        raise SettingError(f"no trial of {name} completed; see the errors KerasTuner "
+                           "printed above")
+    return trials
+
+
+def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
+                   fresh=False, verbose=1):
+    """Run the two-stage search of experiment `name`; return the results dict."""
+    spec, search, config, impl, out, data = _prepare(name, out, data_dir, seed, quick,
+                                                     overrides, fresh)
+    return _search(name, spec, search, impl, config, out, data, seed, verbose)
+
+
+def _search(name, spec, search, impl, config, out, data, seed, verbose):
     param, objective = search["param"], search.get("objective", "val_accuracy")
     choices = search.get("choices", {})
-    # no lock: the workers of a distributed search share the directory
-    write_json(os.path.join(out, "config.json"),
-               {"experiment": name, "seed": seed, "quick": quick,
-                "overrides": overrides or {}, "rows": [config], "data_dir": data_dir})
-    data = impl.search_data(config, data_dir)
     common = dict(objective=keras_tuner.Objective(objective, direction="max"),
                   directory=out, overwrite=False, seed=seed)
 
@@ -134,11 +160,7 @@ def _search(name, spec, search, impl, config, out, data_dir, seed, quick, overri
                "seed": seed, "fine_range": [low, high], "best": best,
                "best_test_accuracy": test["accuracy"], "trials": trials}
     write_json(os.path.join(out, "results.json"), results)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, list(trials[0]))
-    writer.writeheader()
-    writer.writerows(trials)
-    write_text(os.path.join(out, "trials.csv"), text.getvalue())
+    _write_trials(out, trials)
     plots.plot_search(trials, param, os.path.join(out, "figures", f"{param}_search.png"),
                       title=f"{name}: {objective.replace('_', ' ')} against {param}",
                       objective=objective, choices=list(choices))
@@ -155,60 +177,58 @@ def run_search(name, **options):
 
 def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
                   fresh=False, verbose=1):
-    """KerasTuner's random search of `trials` trials over the experiment's `space`; the
-    best trial's model is measured once on the held-out split at the end. Results:
-    `results.json`, `trials.csv` and `figures/search.png` (the objective against each
-    searched setting)."""
-    spec = experiments.get(name)
-    search = dict(spec["search"])
-    if quick:
-        search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
-    config = experiments.resolve(name, overrides, quick)[0]
-    impl = experiments.track_of(name).module()
-    out = out or default_run_dir(name, quick)
-    if fresh:
-        start_fresh(out, name)
-    created = not os.path.exists(out)
-    try:
-        objective = search.get("objective", "val_accuracy")
-        write_json(os.path.join(out, "config.json"),
-                   {"experiment": name, "seed": seed, "quick": quick,
-                    "overrides": overrides or {}, "rows": [config], "data_dir": data_dir})
-        data = impl.search_data(config, data_dir)
-    except (SettingError, DataNotFoundError):
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    """KerasTuner's random search of `trials` trials over the experiment's `space`.
+
+    A trial's score is what the track's `train_trial` returns (for the surnames: the
+    final model's accuracy on the inner validation names), and the best trial (ties: the
+    first by trial id) has its model measured once on the held-out split at the end.
+    Results: `results.json`, `trials.csv` and `figures/search.png` (the objective against
+    each searched setting).
+    """
+    spec, search, config, impl, out, data = _prepare(name, out, data_dir, seed, quick,
+                                                     overrides, fresh)
+    objective = search.get("objective", "val_accuracy")
+    check_space(name, search["space"], config)
     hypermodel = SpaceHyperModel(impl, config, search["space"], data, seed=seed)
     tuner = keras_tuner.RandomSearch(
         hypermodel, objective=keras_tuner.Objective(objective, direction="max"),
         max_trials=search["trials"], directory=out, project_name="random", overwrite=False,
         seed=seed)
     tuner.search(verbose=verbose)
-    trials = []
-    for trial in tuner.oracle.trials.values():
-        if trial.status == "COMPLETED":
-            trials.append({"stage": "random", "trial": trial.trial_id,
-                           **trial.hyperparameters.values, objective: trial.score})
-    trials.sort(key=lambda t: t["trial"])
+    completed = _completed(tuner, name)
+    trials = [{"stage": "random", "trial": t.trial_id, **t.hyperparameters.values,
+               objective: t.score} for t in completed]
     best = max(trials, key=lambda t: t[objective])
-    best_hp = next(t.hyperparameters for t in tuner.oracle.trials.values()
-                   if t.trial_id == best["trial"])
-    model = tuner.get_best_models(1)[0]
-    test = impl.evaluate_test(hypermodel.configuration(best_hp), data, model)
+    best_trial = completed[trials.index(best)]
+    model = tuner.load_model(best_trial)
+    test = impl.evaluate_test(hypermodel.configuration(best_trial.hyperparameters), data,
+                              model)
     results = {"experiment": name, "reference": spec["reference"], "config": config,
                "seed": seed, "space": search["space"], "best": best,
                "best_test_accuracy": test["accuracy"], "trials": trials}
+    if hasattr(impl, "evaluate_validation"):  # the measured model is the scored one
+        results["best_model_val_accuracy"] = impl.evaluate_validation(
+            hypermodel.configuration(best_trial.hyperparameters), data, model)["accuracy"]
     write_json(os.path.join(out, "results.json"), results)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, list(trials[0]))
-    writer.writeheader()
-    writer.writerows(trials)
-    write_text(os.path.join(out, "trials.csv"), text.getvalue())
+    _write_trials(out, trials)
     plots.plot_space_search(trials, list(search["space"]),
                             os.path.join(out, "figures", "search.png"), objective=objective,
                             title=f"{name}: {objective.replace('_', ' ')}")
     return results
+
+
+def check_space(name, space, config):
+    """Every searched setting is a setting of the experiment, and every value of a
+    choice passes the track's checks (a typo would otherwise be 'searched' and never
+    applied)."""
+    for key, values in space.items():
+        if key not in config:
+            raise SettingError(f"the search space of {name} names {key!r}, which is not one "
+                               f"of its settings: {', '.join(sorted(config))}")
+        if isinstance(values, dict):
+            continue  # bounds: checked by SpaceHyperModel
+        for value in values:
+            experiments.check(name, key, value)
 
 
 def _space(results):

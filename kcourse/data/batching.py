@@ -117,6 +117,10 @@ class InMemoryBatches(tf.Module):
         self.batch_size, self.seed = int(batch_size), int(seed)
         self.augment = augment
         self.sampler = sampler
+        labels = getattr(sampler, "labels", None)
+        if labels is not None and len(labels) != int(self.x.shape[0]):
+            raise ValueError(f"the sampler has labels of {len(labels)} examples, the data "
+                             f"{int(self.x.shape[0])}: give it the labels of this data.")
         self.size = int(self.x.shape[0]) if sampler is None else int(sampler.size)
         self.steps_per_epoch = -(-self.size // self.batch_size)
 

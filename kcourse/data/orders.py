@@ -90,15 +90,33 @@ class BalancedSampler:
         labels: integer class labels of the examples.
         per_class: examples of each class per draw (default: the smallest class's size).
         draws: balanced draws per epoch (see `balanced_orders`).
+        num_classes: if given, every class 0..num_classes-1 must have examples (else
+            one class missing from the labels would silently drop out of the balance).
     """
 
-    def __init__(self, labels, per_class=None, draws=1):
+    def __init__(self, labels, per_class=None, draws=1, num_classes=None):
         self.labels = np.asarray(labels)
+        if num_classes is not None:
+            counts = np.bincount(self.labels.astype(np.int64), minlength=num_classes) \
+                if self.labels.size and self.labels.min() >= 0 else None
+            if counts is None or len(counts) != num_classes or counts.min() == 0:
+                raise ValueError(f"balanced sampling needs examples of every one of the "
+                                 f"{num_classes} classes, labels 0..{num_classes - 1}; "
+                                 f"counts {None if counts is None else counts.tolist()}.")
         balanced_orders(self.labels, 0, per_class, draws)  # checks the arguments
         counts = np.unique(self.labels, return_counts=True)[1]
         self.per_class = int(counts.min()) if per_class is None else int(per_class)
         self.draws = int(draws)
         self.size = self.per_class * len(counts) * self.draws
+
+    @classmethod
+    def one_pass(cls, labels, num_classes=None):
+        """A sampler whose epoch is about one pass over the examples: as many draws
+        of the smallest class's size from every class as make `len(labels)`."""
+        labels = np.asarray(labels)
+        sampler = cls(labels, num_classes=num_classes)
+        draws = max(1, round(labels.size / sampler.size))
+        return cls(labels, draws=draws, num_classes=num_classes)
 
     def orders(self, seed):
         return balanced_orders(self.labels, seed, self.per_class, self.draws)

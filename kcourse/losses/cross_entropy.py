@@ -18,8 +18,13 @@ def balanced_class_weights(labels, num_classes):
         labels: integer class labels of the training examples.
         num_classes: K; every class must occur.
     """
-    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)
-    if len(counts) != num_classes or counts.min() == 0:
+    labels = np.asarray(labels, np.int64)
+    if labels.size == 0 or labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must be class ids in 0..{num_classes - 1}, got "
+                         f"{labels.min() if labels.size else 'none'} to "
+                         f"{labels.max() if labels.size else 'none'}.")
+    counts = np.bincount(labels, minlength=num_classes)
+    if counts.min() == 0:
         raise ValueError(f"every one of the {num_classes} classes needs training examples; "
                          f"counts {counts.tolist()}")
     return (counts.sum() / (num_classes * counts)).tolist()
@@ -41,7 +46,8 @@ class SoftmaxCrossEntropy(keras.losses.Loss):
         name: name of the loss.
         dtype: dtype of the computation (default: Keras' floatx).
 
-    Inputs: `y_true` one-hot of shape (batch, K); `y_pred` scores (batch, K).
+    Inputs: `y_true` one-hot of shape (batch, K), or class ids of shape (batch,);
+    `y_pred` scores (batch, K).
 
     Reference:
         DD2424 Assignment 1, equations (1)-(5).
@@ -59,6 +65,13 @@ class SoftmaxCrossEntropy(keras.losses.Loss):
         self.class_weights = class_weights
 
     def call(self, y_true, y_pred):
+        if len(y_true.shape) == len(y_pred.shape) - 1:  # sparse: class ids
+            y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1])
+        elif y_true.shape[-1] is not None and y_pred.shape[-1] is not None and \
+                y_true.shape[-1] != y_pred.shape[-1]:
+            raise ValueError(f"labels of shape {tuple(y_true.shape)} for scores of shape "
+                             f"{tuple(y_pred.shape)}: give one-hot labels (batch, K) or "
+                             "class ids (batch,).")
         y_true = ops.cast(y_true, y_pred.dtype)
         shifted = y_pred - ops.stop_gradient(ops.max(y_pred, axis=-1, keepdims=True))
         log_z = ops.log(ops.sum(ops.exp(shifted), axis=-1))

@@ -69,3 +69,13 @@ def test_in_memory_batches_with_a_sampler_gives_balanced_epochs():
     # the tf.data view gives the same batches
     first = next(iter(batches.as_dataset()))
     np.testing.assert_array_equal(first[0].numpy(), batches.batch(order, 0, 0)[0].numpy())
+
+
+def test_a_missing_class_or_labels_of_other_data_are_refused():
+    with pytest.raises(ValueError, match="every one of the 5 classes"):
+        BalancedSampler(LABELS, num_classes=5)
+    sampler = BalancedSampler.one_pass(LABELS, num_classes=4)
+    assert sampler.draws == round(len(LABELS) / 28) and sampler.size == 28 * sampler.draws
+    x = tf.zeros((10, 1))
+    with pytest.raises(ValueError, match="labels of 69 examples, the data 10"):
+        InMemoryBatches(InMemory(x, tf.zeros((10, 4))), 5, 0, sampler=sampler)

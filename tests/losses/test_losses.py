@@ -106,3 +106,21 @@ def test_class_weights_errors():
         SoftmaxCrossEntropy(class_weights=[1.0, -1.0])
     with pytest.raises(ValueError, match="2 weights for 3 classes"):
         SoftmaxCrossEntropy(class_weights=[1.0, 1.0])(np.eye(3), np.zeros((3, 3)))
+
+
+def test_class_weights_refuse_labels_out_of_range():
+    from kcourse.losses import balanced_class_weights
+
+    with pytest.raises(ValueError, match="class ids in 0..2, got 0 to 3"):
+        balanced_class_weights([0, 1, 2, 3], 3)
+    with pytest.raises(ValueError, match="class ids in 0..2, got -1"):
+        balanced_class_weights([-1, 1, 2], 3)
+
+
+def test_cross_entropy_takes_class_ids_too_and_says_when_labels_do_not_fit():
+    loss = SoftmaxCrossEntropy(dtype="float64")
+    ids = LABELS.argmax(1)
+    np.testing.assert_allclose(float(loss(ids, SCORES)), float(loss(LABELS, SCORES)),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="give one-hot labels"):
+        loss(np.eye(4)[[0, 1]], SCORES[:2])

@@ -220,7 +220,7 @@ def predict_inputs(paths):
         try:
             image = tf.io.decode_image(tf.io.read_file(path), channels=3,
                                        expand_animations=False)
-        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as error:
+        except tf.errors.OpError as error:  # missing, a directory, unreadable, not an image
             raise SettingError(f"{path}: not a readable image file ({type(error).__name__})"
                                ) from None
         if tuple(image.shape[:2]) != (32, 32):

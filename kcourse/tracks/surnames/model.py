@@ -13,7 +13,9 @@ def surname_convnet(length, alphabet_size, num_classes=18, n1=20, k1=5, n2=20, k
 
     `conv_1`: n1 filters of width k1 over the one-hot characters, stride 1, no padding,
     ReLU; `conv_2`: n2 filters of width k2, ReLU; flatten; optional dropout; `scores`:
-    a `Linear` layer (the softmax is in the loss). He initialisation, with the first
+    a `Linear` layer (the softmax is in the loss). Every layer has a bias (as Keras'
+    layers do by default; the course's equations leave the convolutions' out, and a
+    bias starting at zero changes nothing until trained). He initialisation, with the first
     layer's fan-in taken as k1 (a patch of a one-hot name has at most k1 non-zero
     entries, not k1 * alphabet_size: the course's remark on the sparse input).
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from kcourse import plots
 from kcourse.data import InMemory, InMemoryBatches, batched
+from kcourse.errors import SettingError
 from kcourse.data.orders import BalancedSampler
 from kcourse.data.surnames import GraphNameEncoder, NameEncoder, load_surnames
 from kcourse.losses import SoftmaxCrossEntropy, balanced_class_weights
@@ -51,13 +52,20 @@ def one_hot(labels, num_classes):
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
-def build_model(config, seed, dtype=None):
+def build_model(config, seed, dtype=None, name="surname_convnet"):
     """The row's ConvNet; `config["input_shape"]` is `[length, alphabet size]`."""
     length, alphabet = config["input_shape"]
     return surname_convnet(length, alphabet, num_classes=config.get("num_classes", 18),
                            n1=config["n1"], k1=config["k1"], n2=config["n2"],
                            k2=config["k2"], dropout=config["dropout"], conv=config["conv"],
-                           seed=seed, dtype=dtype)
+                           seed=seed, dtype=dtype, name=name)
+
+
+def ensemble(members):
+    """One model whose scores are the mean of its members' scores (logits)."""
+    inputs = keras.Input(members[0].input_shape[1:], name="names")
+    scores = keras.layers.Average(name="mean_scores")([m(inputs) for m in members])
+    return keras.Model(inputs, scores, name="surname_ensemble")
 
 
 def with_shape(config, splits):
@@ -77,59 +85,62 @@ def training_batches(config, splits, seed):
     """Shuffled batches of the training names; with `balanced` compensation every
     class gives the size of the smallest class to each epoch (an epoch order of the
     data layer), in as many draws as make about one pass over the names."""
-    labels = splits.y("train")
+    labels, k = splits.y("train"), len(splits.class_names)
     sampler = None
     if config["compensation"] == "balanced":
-        smallest = int(np.bincount(labels).min())
-        draws = max(1, round(len(labels) / (smallest * len(splits.class_names))))
-        sampler = BalancedSampler(labels, draws=draws)
-    data = InMemory(tf.constant(splits.x("train")),
-                    tf.constant(one_hot(labels, len(splits.class_names))))
-    return InMemoryBatches(data, config["batch_size"], seed, sampler=sampler)
+        sampler = BalancedSampler.one_pass(labels, num_classes=k)
+    return InMemoryBatches(examples(splits, "train"), config["batch_size"], seed,
+                           sampler=sampler)
 
 
-def class_accuracies(labels, predictions, num_classes):
-    """Accuracy of every class (NaN for a class with no example)."""
-    right = np.bincount(labels[labels == predictions], minlength=num_classes)
-    total = np.bincount(labels, minlength=num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return right / total
+def examples(splits, split, pick=None):
+    """The encoded names and one-hot labels of a split (or of its examples `pick`)."""
+    x, y = splits.x(split), splits.y(split)
+    if pick is not None:
+        x, y = x[pick], y[pick]
+    return InMemory(tf.constant(x), tf.constant(one_hot(y, len(splits.class_names))))
+
+
+def class_accuracies(labels, predictions, class_names):
+    """`{class: accuracy}` of every class that has examples."""
+    right = np.bincount(labels[labels == predictions], minlength=len(class_names))
+    total = np.bincount(labels, minlength=len(class_names))
+    return {name: float(r / t) for name, r, t in zip(class_names, right, total) if t}
 
 
 class Evaluation:
-    """What `fit` measures at every evaluation point: loss, cost and accuracy on a
-    fixed subset of the training names and on the validation names, the accuracy of
-    every language, and (with a `confusion_dir`) the validation confusion matrix as
-    `step-NNNNN.png` at every multiple of `every` updates."""
+    """What `fit` measures at every evaluation point: loss (the plain cross-entropy,
+    comparable across compensations; a weighted row trains on the weighted one), cost
+    and accuracy on a fixed subset of the training names and on the validation names,
+    the accuracy of every language, and (with a `confusion_dir`) the validation
+    confusion matrix as `step-NNNNN.png` at every multiple of `every` updates."""
 
-    def __init__(self, model, loss_fn, splits, seed, optimizer, confusion_dir=None,
-                 every=500, title=""):
+    def __init__(self, model, splits, seed, optimizer=None, confusion_dir=None, every=500,
+                 title=""):
         self.model, self.splits, self.optimizer = model, splits, optimizer
-        self.evaluator = make_evaluator(model, loss_fn)
-        k = len(splits.class_names)
+        self.evaluator = make_evaluator(model, SoftmaxCrossEntropy())
         pick = np.random.default_rng(seed).permutation(len(splits.y("train")))
         pick = np.sort(pick[:TRAIN_EVAL_SIZE])
-        self.sets = {"train_": (splits.x("train")[pick], splits.y("train")[pick]),
-                     "val_": (splits.x("validation"), splits.y("validation"))}
-        self.datasets = {p: batched(InMemory(tf.constant(x), tf.constant(one_hot(y, k))),
-                                    EVAL_BATCH) for p, (x, y) in self.sets.items()}
+        self.val = (splits.x("validation"), splits.y("validation"))
+        self.datasets = {"train_": batched(examples(splits, "train", pick), EVAL_BATCH),
+                         "val_": batched(examples(splits, "validation"), EVAL_BATCH)}
         self.predict = tf.function(lambda x: tf.argmax(model(x, training=False), -1))
         self.confusion_dir, self.every, self.title = confusion_dir, every, title
 
     def val_predictions(self):
-        return self.predict(tf.constant(self.sets["val_"][0])).numpy()
+        return self.predict(tf.constant(self.val[0])).numpy()
 
     def __call__(self):
         row = {}
         for prefix, dataset in self.datasets.items():
             row.update({prefix + k: v for k, v in self.evaluator(dataset).items()})
-        labels, predictions = self.sets["val_"][1], self.val_predictions()
+        labels, predictions = self.val[1], self.val_predictions()
         names = self.splits.class_names
-        per_class = class_accuracies(labels, predictions, len(names))
-        row["val_class_mean_accuracy"] = float(np.nanmean(per_class))
-        row.update({f"val_accuracy_{name}": float(a) for name, a in zip(names, per_class)})
-        step = int(self.optimizer.iterations)
-        if self.confusion_dir and step % self.every == 0:
+        per_class = class_accuracies(labels, predictions, names)
+        row["val_class_mean_accuracy"] = float(np.mean(list(per_class.values())))
+        row.update({f"val_accuracy_{name}": a for name, a in per_class.items()})
+        step = int(self.optimizer.iterations) if self.optimizer is not None else None
+        if self.confusion_dir and step is not None and step % self.every == 0:
             plots.plot_confusion(labels, predictions, names,
                                  os.path.join(self.confusion_dir, f"step-{step:05d}.png"),
                                  title=f"validation, update {step}: {self.title}")
@@ -137,15 +148,21 @@ class Evaluation:
 
 
 def train_convnet(config, splits, row_dir, seed, verbose, callbacks=None, model=None,
-                  confusion_dir=None, title=""):
+                  confusion_dir=None, title="", name="surname_convnet"):
     """Train the row's ConvNet with SGD and momentum for `updates` updates; return
     model, loss and history."""
     keras.utils.set_random_seed(seed)
     config = with_shape(config, splits)
-    model = model or build_model(config, seed)
+    try:
+        model = model or build_model(config, seed, name=name)
+    except ValueError as error:  # e.g. filters wider than the names
+        raise SettingError(str(error)) from None
     loss_fn = loss_for(config, splits)
-    optimizer = keras.optimizers.SGD(config["eta"], momentum=config["momentum"])
-    evaluation = Evaluation(model, loss_fn, splits, seed, optimizer, confusion_dir,
+    eta = config["eta"]
+    if config.get("schedule", "constant") == "cosine":
+        eta = keras.optimizers.schedules.CosineDecay(eta, config["updates"])
+    optimizer = keras.optimizers.SGD(eta, momentum=config["momentum"])
+    evaluation = Evaluation(model, splits, seed, optimizer, confusion_dir,
                             config["eval_every"], title)
     history = fit(model, loss_fn, training_batches(config, splits, seed),
                   optimizer=optimizer, max_steps=config["updates"],
@@ -164,29 +181,41 @@ def confusions(labels, predictions, class_names, top=5):
 
 
 def train_row(row):
-    """Train and evaluate one row (a `kcourse.runs.RowContext`); save its model, its
-    encoder and its figures."""
+    """Train and evaluate one row (a `kcourse.runs.RowContext`): its network, or with
+    `members` > 1 that many networks (seeds seed, seed + 1, ...; each checkpointed in
+    `rows/<tag>/member-<i>/`) whose scores are averaged. Save the model, the encoder
+    and the figures (curves and confusion matrices of the step: member 0's)."""
     config, tag = row.config, row.tag
     title = tag.split("_", 1)[1] if "_" in tag else tag
     splits = data_for(config, row.data_dir)
-    model, loss_fn, history = train_convnet(
-        config, splits, row.row_dir, row.seed, row.verbose,
-        confusion_dir=os.path.join(row.figures, f"{tag}_confusion"), title=title)
-    last = history.last
+    count = config.get("members", 1)
+    members, histories = [], []
+    for i in range(count):
+        model, _, history = train_convnet(
+            config, splits, row.row_dir if count == 1 else os.path.join(
+                row.row_dir, f"member-{i}"), row.seed + i, row.verbose,
+            confusion_dir=os.path.join(row.figures, f"{tag}_confusion") if i == 0 else None,
+            title=title, name=f"member_{i}" if count > 1 else "surname_convnet")
+        members.append(model)
+        histories.append(history)
+    model = members[0] if count == 1 else ensemble(members)
+    history = histories[0]
+    final = Evaluation(model, splits, row.seed)()
     names = splits.class_names
     labels = splits.y("validation")
     predictions = np.argmax(model(splits.x("validation"), training=False), -1)
-    result = {k: last[k] for k in ("train_accuracy", "train_loss", "val_accuracy",
-                                   "val_loss", "val_class_mean_accuracy") if k in last}
-    result.update(compensation=config["compensation"], diverged=history.diverged,
-                  updates=last["step"], train_seconds=history.seconds,
-                  val_class_accuracies=dict(zip(names, map(float, class_accuracies(
-                      labels, predictions, len(names))))),
+    result = {k: final[k] for k in ("train_accuracy", "train_loss", "val_accuracy",
+                                    "val_loss", "val_class_mean_accuracy")}
+    result.update(compensation=config["compensation"],
+                  diverged=any(h.diverged for h in histories),
+                  updates=history.last["step"],
+                  train_seconds=sum(h.seconds for h in histories),
+                  val_class_accuracies=class_accuracies(labels, predictions, names),
                   val_confusions=confusions(labels, predictions, names))
+    if count > 1:
+        result["member_val_accuracies"] = [h.last["val_accuracy"] for h in histories]
     if "test" in splits.names:
-        test = make_evaluator(model, loss_fn)(batched(InMemory(
-            tf.constant(splits.x("test")),
-            tf.constant(one_hot(splits.y("test"), len(names)))), EVAL_BATCH))
+        test = evaluate_test(config, splits, model)
         result.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     save_model(model, os.path.join(row.row_dir, "model.keras"))
     write_json(os.path.join(row.row_dir, "encoder.json"),
@@ -247,8 +276,10 @@ def archive(row_dir, info):
 
 
 def predict_inputs(inputs):
-    """`kcourse predict`'s inputs for this track: the names themselves."""
-    return tf.constant(list(inputs), tf.string)
+    """`kcourse predict`'s inputs for this track: the names themselves (as the bytes
+    given: the graph replaces what is not UTF-8)."""
+    return tf.constant([os.fsencode(name) if isinstance(name, str) else name
+                        for name in inputs], tf.string)
 
 
 def class_names(row_dir):
@@ -262,8 +293,13 @@ def gradcheck(spec, data_dir=None, seed=0):
     Returns `(threshold, [(setting, {variable: max relative error}), ...])`."""
     check = spec["gradcheck"]
     splits = data_for(spec["defaults"], data_dir)
-    x = splits.x("train")[:check["examples"]].astype(np.float64)
-    y = one_hot(splits.y("train")[:check["examples"]], len(splits.class_names))
+    # one name of each of `examples` classes (the first of each): different class
+    # weights, so a wrong weight lookup shows
+    labels = splits.y("train")
+    pick = [int(np.flatnonzero(labels == k)[0]) for k in np.unique(labels)]
+    pick = pick[:check["examples"]]
+    x = splits.x("train")[pick].astype(np.float64)
+    y = one_hot(labels[pick], len(splits.class_names))
     results = []
     for setting in check["rows"]:
         config = with_shape({**spec["defaults"], "n1": check["n1"], "n2": check["n2"],
@@ -294,14 +330,25 @@ def apply_hyperparameters(config, values, splits):
 
 
 def train_trial(config, splits, model, seed, callbacks, verbose):
-    _, _, history = train_convnet(config, splits, None, seed, verbose, callbacks=callbacks,
-                                  model=model)
-    return {"val_accuracy": history.last["val_accuracy"]}
+    """Train a trial's model; its final validation accuracy is the trial's score, and
+    the tuner's callbacks see (and save) that final model only, so the model a search
+    measures at the end is the one its score belongs to."""
+    _, _, history = train_convnet(config, splits, None, seed, verbose, model=model)
+    logs = {"val_accuracy": history.last["val_accuracy"], "loss": history.last["train_loss"]}
+    for callback in callbacks or []:
+        callback.set_model(model)
+        callback.on_epoch_end(0, logs)
+    return {"val_accuracy": logs["val_accuracy"]}
+
+
+def evaluate_validation(config, splits, model):
+    """Loss and accuracy on the validation names (for a search: the inner ones)."""
+    return make_evaluator(model, SoftmaxCrossEntropy())(
+        batched(examples(splits, "validation"), EVAL_BATCH))
 
 
 def evaluate_test(config, splits, model):
-    """The accuracy on the held-out names (for a search: the course's 252)."""
-    k = len(splits.class_names)
-    return make_evaluator(model, loss_for(config, splits))(batched(InMemory(
-        tf.constant(splits.x("test")), tf.constant(one_hot(splits.y("test"), k))),
-        EVAL_BATCH))
+    """Loss (plain cross-entropy) and accuracy on the held-out names (for a search: the
+    course's 252)."""
+    return make_evaluator(model, SoftmaxCrossEntropy())(
+        batched(examples(splits, "test"), EVAL_BATCH))

@@ -17,6 +17,7 @@ from kcourse.serving import export, predict
 HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AWKWARD = ["Dvořák", "Nakamura", "O'Neill", "", "123", "van der Berg",
            "Averyveryveryverylongsurname", "MÜLLER", "\u00e9"]
+NOT_UTF8 = os.fsdecode(b"Ab\xffc")  # what a shell passes for bytes that are not UTF-8
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +65,28 @@ def test_quick_run_trains_every_compensation_and_writes_its_files(quick_run, sur
     assert "val_accuracy_Arabic" in history
 
 
-def test_weighted_row_and_keras_conv_train(surnames_env, tmp_path):
-    metrics = run_experiment("a3-surnames", out=str(tmp_path / "w"),
-                             data_dir=surnames_env["manual"], quick=True,
-                             overrides={"compensation": "weighted", "conv": "keras",
-                                        "n1": 4, "n2": 4, "updates": 20}, verbose=0)
-    assert all(r["compensation"] == "weighted" for r in metrics["rows"])
-    assert all(np.isfinite(r["val_loss"]) for r in metrics["rows"])
+def test_weighted_ensemble_of_keras_convs_trains_and_answers(surnames_env, tmp_path):
+    out = str(tmp_path / "w")
+    metrics = run_experiment("a3-surnames", out=out, data_dir=surnames_env["manual"],
+                             quick=True, overrides={"compensation": "weighted",
+                                                    "conv": "keras", "n1": 4, "n2": 4,
+                                                    "updates": 20, "schedule": "cosine",
+                                                    "members": 2}, verbose=0)
+    rows = metrics["rows"]
+    assert all(r["compensation"] == "weighted" for r in rows)
+    assert all(np.isfinite(r["val_loss"]) and len(r["member_val_accuracies"]) == 2
+               for r in rows)
+    row_dir = os.path.join(out, "rows", rows[0]["tag"])
+    assert sorted(d for d in os.listdir(row_dir) if d.startswith("member")) == [
+        "member-0", "member-1"]
+    # the ensemble's scores are the mean of its members' scores, and it serves
+    from kcourse.tracks.surnames.track import load_row
+
+    model, encoder, _ = load_row(row_dir)
+    x = encoder.encode(AWKWARD)
+    members = [model.get_layer(f"member_{i}") for i in range(2)]
+    np.testing.assert_allclose(model(x), (members[0](x) + members[1](x)) / 2, atol=1e-6)
+    assert len(predict(out, ["Nakamura"], row=0)[0][1]) == 3
 
 
 def test_predict_gives_the_top_classes_of_the_model(quick_run):
@@ -92,9 +108,9 @@ def test_predict_gives_the_top_classes_of_the_model(quick_run):
 
 def test_predict_command_prints_one_line_per_name(quick_run, capsys):
     out, _ = quick_run
-    assert cli.main(["predict", out, "Dvorak", "Nakamura", "--top", "2"]) == 0
+    assert cli.main(["predict", out, "Dvorak", "Nakamura", NOT_UTF8, "--top", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["Dvorak", "Nakamura"]
+    assert [line.split(":")[0] for line in lines] == ["Dvorak", "Nakamura", "Ab\ufffdc"]
     assert all(len(line.split(":")[1].split()) == 4 for line in lines)  # 2 x (name, p)
 
 
@@ -140,13 +156,43 @@ def test_quick_random_search_selects_on_inner_names_and_tests_once(surnames_env,
                          quick=True, verbose=0)
     assert len(results["trials"]) == 2
     assert set(results["space"]) == {"k1", "n1", "k2", "n2", "eta", "dropout",
-                                     "compensation", "updates"}
+                                     "compensation", "updates", "schedule"}
     assert 0 <= results["best_test_accuracy"] <= 1
+    # the model measured at the end is the one the best score belongs to
+    assert results["best_model_val_accuracy"] == results["best"]["val_accuracy"]
     assert os.path.exists(os.path.join(out, "figures", "search.png"))
     assert "<- best" in search_summary(results, out)
+    # run again: the finished trials are reloaded, not trained again, same results
+    again = run_search("a3-surnames-search", out=out, data_dir=surnames_env["manual"],
+                       quick=True, verbose=0)
+    assert again == json.loads(json.dumps(results))
+
+
+def test_a_search_space_naming_no_setting_is_refused(surnames_env, tmp_path, monkeypatch):
+    from kcourse import experiments
+    from kcourse.errors import SettingError
+    from tuning.search import run_search
+
+    spec = experiments.get("a3-surnames-search")
+    space = {**spec["quick"]["space"], "k3": [1, 2]}
+    monkeypatch.setitem(spec["quick"], "space", space)
+    monkeypatch.setattr(experiments, "get", lambda name: spec)
+    with pytest.raises(SettingError, match="names 'k3', which is not one of its settings"):
+        run_search("a3-surnames-search", out=str(tmp_path / "s"),
+                   data_dir=surnames_env["manual"], quick=True, verbose=0)
 
 
 def test_bad_settings_are_refused_before_training(surnames_env, capsys):
     assert cli.main(["run", "a3-surnames", "--quick", "--set", "k1=15", "--set", "k2=7",
                      "--data-dir", surnames_env["manual"]]) == 2
     assert "leave no position" in capsys.readouterr().err
+
+
+def test_same_command_twice_gives_the_same_metrics(quick_run, surnames_env, tmp_path):
+    out, _ = quick_run
+    again = str(tmp_path / "again")
+    run_experiment("a3-surnames", out=again, data_dir=surnames_env["manual"], quick=True,
+                   overrides={"n1": 6, "n2": 5}, verbose=0)
+    with open(os.path.join(out, "metrics.json"), "rb") as a, \
+            open(os.path.join(again, "metrics.json"), "rb") as b:
+        assert a.read() == b.read()
