@@ -25,8 +25,10 @@ tracing); --xla adds each TensorFlow model with every update compiled by XLA:
                  matrices (MakeMXMatrix, one filter): the first layer's MX of every
                  training name precomputed once, as scipy.sparse matrices if SciPy is
                  installed, else as one dense array; the second layer's built per batch.
-                 Vectorized over the batch (a stronger baseline than the course's loop
-                 over the names). In float64 (the course's) and float32.
+                 The filters' gradients sum MX_j^T G_j over the names of the batch: in a
+                 loop over the names, as the course's code does (the named baseline), and
+                 batched into one product (a stronger baseline). In float64 (the
+                 course's) and float32 (batched).
 
 Before timing, the NumPy forward/backward pass is checked against the MatrixConv1D
 model's on one batch with the same weights (loss and gradients; differences printed).
@@ -183,9 +185,9 @@ def mx_patches(X, d, k):
 class NumpyNet:
     """The surname ConvNet in the course's matrix form, SGD with momentum."""
 
-    def __init__(self, weights, x_names, y, dtype, sparse):
+    def __init__(self, weights, x_names, y, dtype, sparse, loop=False):
         F1, F2, W, b = weights  # Keras layouts: (k1, d, n1), (k2, n1, n2), (P2 n2, K), (K,)
-        self.dtype = dtype
+        self.dtype, self.loop = dtype, loop
         self.params = [F1.astype(dtype), F2.astype(dtype), W.T.astype(dtype), b.astype(dtype)]
         self.moms = [np.zeros_like(p) for p in self.params]
         self.X = x_names.reshape(N_NAMES, N_LEN * SYMBOLS).astype(dtype)  # rows: vec(X_j)
@@ -222,10 +224,19 @@ class NumpyNet:
         G = (P - Y) / n
         dW, db = G @ X2.T, G.sum(axis=1)
         G = (W.T @ G) * (X2 > 0)                          # (P2 n2, B)
-        MX2 = mx_patches(X1, N1, K2).reshape(-1, K2 * N1)  # (B P2, k2 n1)
-        dF2 = MX2.T @ G.T.reshape(-1, N2)                  # sum_j MX2_j^T G_j
-        G = (MF2.T @ G) * (X1 > 0)                        # (P1 n1, B)
-        dF1 = self.mx1(idx).T @ G.T.reshape(-1, N1)
+        G1 = (MF2.T @ G) * (X1 > 0)                       # (P1 n1, B)
+        if self.loop:  # as the course's code: sum_j MX_j^T G_j, one name at a time
+            MX2 = mx_patches(X1, N1, K2)                   # (B, P2, k2 n1)
+            MX1 = self.mx1(idx)
+            dF2 = np.zeros((K2 * N1, N2), self.dtype)
+            dF1 = np.zeros((K1 * SYMBOLS, N1), self.dtype)
+            for j in range(n):
+                dF2 += MX2[j].T @ G[:, j].reshape(-1, N2)
+                dF1 += MX1[j * self.p1:(j + 1) * self.p1].T @ G1[:, j].reshape(-1, N1)
+        else:
+            MX2 = mx_patches(X1, N1, K2).reshape(-1, K2 * N1)  # (B P2, k2 n1)
+            dF2 = MX2.T @ G.T.reshape(-1, N2)              # sum_j MX2_j^T G_j
+            dF1 = self.mx1(idx).T @ G1.T.reshape(-1, N1)
         grads = [np.asarray(dF1).reshape(F1.shape), dF2.reshape(F2.shape), dW, db]
         return loss, grads
 
@@ -315,13 +326,19 @@ def main(argv=None):
             results[label] = time_tf(model, x, y, orders, args.warmup, args.updates,
                                      args.steps_per_call, jit)
     mx = "scipy.sparse" if sparse else "dense"
-    for dtype in (np.float64, np.float32):
-        net = NumpyNet(start_weights, x, y, dtype, sparse)
-        label = f"numpy {np.dtype(dtype).name} (MF/MX, {mx} MX1)"
+    loop_net = NumpyNet(start_weights, x, y, np.float64, sparse, loop=True)
+    loop_loss, loop_grads = loop_net.forward_backward(idx)
+    loop_grads[2] = loop_grads[2].T
+    loop_diff = max(float(np.abs(a - b).max()) for a, b in zip(loop_grads, np_grads))
+    for dtype, loop in ((np.float64, True), (np.float64, False), (np.float32, False)):
+        net = NumpyNet(start_weights, x, y, dtype, sparse, loop=loop)
+        how = "a loop over the names, as the course" if loop else "batched"
+        label = f"numpy {np.dtype(dtype).name} (MF/MX, {mx} MX1; dF: {how})"
         results[label] = time_numpy(net, orders, args.warmup, args.updates)
 
     numpy_threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    base = results[f"numpy float64 (MF/MX, {mx} MX1)"]
+    base = results[f"numpy float64 (MF/MX, {mx} MX1; dF: a loop over the names, as the course)"]
+    batched_base = results[f"numpy float64 (MF/MX, {mx} MX1; dF: batched)"]
     print(f"Surname ConvNet (19 x 28 one-hot -> conv 20x5 -> conv 20x3 -> 18), "
           f"{N_NAMES} random names, batch {BATCH}, SGD momentum {RHO}, eta {ETA}; "
           f"{args.updates} timed updates after {args.warmup}; TensorFlow threads: "
@@ -330,11 +347,13 @@ def main(argv=None):
     print("MatrixConv1D: first layer one_hot_input=True unless 'dense 1st' "
           "(one_hot_input=False)")
     print(f"NumPy vs MatrixConv1D on one batch, same weights: |loss difference| "
-          f"{loss_diff:.2e} (loss {np_loss:.6f}), max |gradient difference| {grad_diff:.2e}")
-    print(f"{'method':48s} {'updates/s':>10s} {'vs numpy float64':>17s}")
+          f"{loss_diff:.2e} (loss {np_loss:.6f}), max |gradient difference| {grad_diff:.2e}; "
+          f"the loop over the names vs batched: {loop_diff:.2e}")
+    print(f"{'method':74s} {'updates/s':>10s} {'vs numpy loop':>14s} {'vs numpy batched':>17s}")
     for name, speed in results.items():
-        print(f"{name:48s} {speed:10,.0f} {speed / base:16.2f}x")
-    results.update(loss_difference=loss_diff, gradient_difference=grad_diff)
+        print(f"{name:74s} {speed:10,.0f} {speed / base:13.2f}x {speed / batched_base:16.2f}x")
+    results.update(loss_difference=loss_diff, gradient_difference=grad_diff,
+                   loop_gradient_difference=loop_diff)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
