@@ -66,10 +66,10 @@ def fine_range(coarse, top, param="lambda", objective="val_accuracy"):
     return low, high
 
 
-def _prepare(name, out, data_dir, seed, quick, overrides, fresh):
+def _prepare(name, out, data_dir, seed, quick, overrides, fresh, check=None):
     """The search's spec (shrunk by `--quick`), configuration, track and run directory;
-    `config.json` written and the data loaded. A search refused before its first trial
-    leaves no directory behind."""
+    `check(search, config)` passed, `config.json` written and the data loaded. A search
+    refused before its first trial leaves no directory behind."""
     spec = experiments.get(name)
     if "search" not in spec:
         raise SettingError(f"{name} is not a search; `kcourse list` shows them")
@@ -83,6 +83,8 @@ def _prepare(name, out, data_dir, seed, quick, overrides, fresh):
         start_fresh(out, name)
     created = not os.path.exists(out)
     try:
+        if check is not None:
+            check(search, config)
         # no lock: the workers of a distributed search share the directory
         write_json(os.path.join(out, "config.json"),
                    {"experiment": name, "seed": seed, "quick": quick,
@@ -185,10 +187,10 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
     Results: `results.json`, `trials.csv` and `figures/search.png` (the objective against
     each searched setting).
     """
-    spec, search, config, impl, out, data = _prepare(name, out, data_dir, seed, quick,
-                                                     overrides, fresh)
+    spec, search, config, impl, out, data = _prepare(
+        name, out, data_dir, seed, quick, overrides, fresh,
+        check=lambda search, config: check_space(name, search["space"], config))
     objective = search.get("objective", "val_accuracy")
-    check_space(name, search["space"], config)
     hypermodel = SpaceHyperModel(impl, config, search["space"], data, seed=seed)
     tuner = keras_tuner.RandomSearch(
         hypermodel, objective=keras_tuner.Objective(objective, direction="max"),
@@ -201,14 +203,14 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
     best = max(trials, key=lambda t: t[objective])
     best_trial = completed[trials.index(best)]
     model = tuner.load_model(best_trial)
-    test = impl.evaluate_test(hypermodel.configuration(best_trial.hyperparameters), data,
-                              model)
+    best_config = hypermodel.configuration(best_trial.hyperparameters)
+    test = impl.evaluate_test(best_config, data, model)
     results = {"experiment": name, "reference": spec["reference"], "config": config,
                "seed": seed, "space": search["space"], "best": best,
                "best_test_accuracy": test["accuracy"], "trials": trials}
     if hasattr(impl, "evaluate_validation"):  # the measured model is the scored one
         results["best_model_val_accuracy"] = impl.evaluate_validation(
-            hypermodel.configuration(best_trial.hyperparameters), data, model)["accuracy"]
+            best_config, data, model)["accuracy"]
     write_json(os.path.join(out, "results.json"), results)
     _write_trials(out, trials)
     plots.plot_space_search(trials, list(search["space"]),

@@ -12,9 +12,10 @@ from kcourse.data.streams import TextStreams
 from kcourse.data.surnames import (LANGUAGES, GraphNameEncoder, KcourseSurnames, NameEncoder,
                                    SurnameSplits, load_surnames, surnames_builder)
 
-__all__ = ["BalancedSampler", "balanced_orders", "uniform_orders", "CLASS_NAMES", "ENV_VAR", "DataNotFoundError", "InMemory", "InMemoryBatches",
-           "KcourseCifar10", "PRESETS", "Cifar10Splits", "TextStreams", "batched",
-           "cifar10_builder", "chain", "in_memory", "load_cifar10", "missing_data_message",
-           "random_flip", "random_shift", "resolve_data_dir"]
-__all__ += ["LANGUAGES", "GraphNameEncoder", "KcourseSurnames", "NameEncoder", "SurnameSplits",
-            "load_surnames", "surnames_builder"]
+__all__ = ["CLASS_NAMES", "ENV_VAR", "LANGUAGES", "BalancedSampler", "Cifar10Splits",
+           "DataNotFoundError", "GraphNameEncoder", "InMemory", "InMemoryBatches",
+           "KcourseCifar10", "KcourseSurnames", "NameEncoder", "PRESETS", "SurnameSplits",
+           "TextStreams", "balanced_orders", "batched", "chain", "cifar10_builder",
+           "in_memory", "load_cifar10", "load_surnames", "missing_data_message",
+           "random_flip", "random_shift", "resolve_data_dir", "surnames_builder",
+           "uniform_orders"]

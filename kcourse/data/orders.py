@@ -2,9 +2,10 @@
 
 `uniform_orders(n, seed)` gives one uniformly random permutation of `range(n)` per
 epoch, reshuffled every epoch, as an endless dataset; the same seed gives the same
-sequence of permutations, and `skip(k)` starts at epoch k (exact resume). `balanced_orders(labels, seed)` visits
-every class equally often (the same number of examples of each class per epoch), and
-`BalancedSampler` hands those orders to `InMemoryBatches`.
+sequence of permutations, and `skip(k)` starts at epoch k (exact resume).
+`balanced_orders(labels, seed)` visits every class equally often (the same number of
+examples of each class per epoch), and `BalancedSampler` hands those orders to
+`InMemoryBatches`.
 """
 
 import numpy as np
@@ -29,6 +30,27 @@ def uniform_order_batches(n, batch_size, seed):
     return order.batch(batch_size)
 
 
+def _class_counts(labels, per_class, draws, num_classes=None):
+    """The labels as an array and the per-class sizes, checked; `per_class` resolved
+    (default: the smallest class's size)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError("labels must be a non-empty 1-D array of integer class ids.")
+    classes, counts = np.unique(labels, return_counts=True)
+    if num_classes is not None and (len(classes) != num_classes or classes[0] != 0
+                                    or classes[-1] != num_classes - 1):
+        raise ValueError(f"balanced sampling needs examples of every one of the "
+                         f"{num_classes} classes, labels 0..{num_classes - 1}; found "
+                         f"{len(classes)} classes, {classes.min()}..{classes.max()}.")
+    per_class = int(counts.min()) if per_class is None else int(per_class)
+    if not 1 <= per_class <= counts.min():
+        raise ValueError(f"per_class must be in [1, {counts.min()}] (the smallest class has "
+                         f"{counts.min()} examples), got {per_class}.")
+    if int(draws) < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}.")
+    return labels, classes, counts, per_class
+
+
 def balanced_orders(labels, seed, per_class=None, draws=1):
     """An endless dataset of epoch orders that visit every class equally often.
 
@@ -47,20 +69,11 @@ def balanced_orders(labels, seed, per_class=None, draws=1):
             (each `per_class` examples of every class) visited in one random order, so
             that a training "epoch" of a small `per_class` is not a handful of updates.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError("labels must be a non-empty 1-D array of integer class ids.")
-    classes, counts = np.unique(labels, return_counts=True)
-    per_class = int(counts.min()) if per_class is None else int(per_class)
-    if not 1 <= per_class <= counts.min():
-        raise ValueError(f"per_class must be in [1, {counts.min()}] (the smallest class has "
-                         f"{counts.min()} examples), got {per_class}.")
+    labels, classes, counts, per_class = _class_counts(labels, per_class, draws)
+    draws = int(draws)
     rank = np.searchsorted(classes, labels)  # 0..K-1
     by_class = np.argsort(rank, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    if int(draws) < 1:
-        raise ValueError(f"draws must be at least 1, got {draws}.")
-    draws = int(draws)
     # the positions, in `by_class`, of the first `per_class` examples of every class
     picks = (starts[:, None] + np.arange(per_class)[None, :]).reshape(-1)
     rank_sorted = tf.constant(rank[by_class], tf.float64)
@@ -95,27 +108,17 @@ class BalancedSampler:
     """
 
     def __init__(self, labels, per_class=None, draws=1, num_classes=None):
-        self.labels = np.asarray(labels)
-        if num_classes is not None:
-            counts = np.bincount(self.labels.astype(np.int64), minlength=num_classes) \
-                if self.labels.size and self.labels.min() >= 0 else None
-            if counts is None or len(counts) != num_classes or counts.min() == 0:
-                raise ValueError(f"balanced sampling needs examples of every one of the "
-                                 f"{num_classes} classes, labels 0..{num_classes - 1}; "
-                                 f"counts {None if counts is None else counts.tolist()}.")
-        balanced_orders(self.labels, 0, per_class, draws)  # checks the arguments
-        counts = np.unique(self.labels, return_counts=True)[1]
-        self.per_class = int(counts.min()) if per_class is None else int(per_class)
+        self.labels, classes, _, self.per_class = _class_counts(labels, per_class, draws,
+                                                                num_classes)
         self.draws = int(draws)
-        self.size = self.per_class * len(counts) * self.draws
+        self.size = self.per_class * len(classes) * self.draws
 
     @classmethod
     def one_pass(cls, labels, num_classes=None):
         """A sampler whose epoch is about one pass over the examples: as many draws
         of the smallest class's size from every class as make `len(labels)`."""
-        labels = np.asarray(labels)
-        sampler = cls(labels, num_classes=num_classes)
-        draws = max(1, round(labels.size / sampler.size))
+        labels, classes, counts, _ = _class_counts(labels, None, 1, num_classes)
+        draws = max(1, round(labels.size / (counts.min() * len(classes))))
         return cls(labels, draws=draws, num_classes=num_classes)
 
     def orders(self, seed):

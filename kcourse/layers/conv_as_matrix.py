@@ -183,8 +183,7 @@ class MatrixConv1D(keras.layers.Layer):
             x = tf.cast(x, self.compute_dtype)
         kernel = tf.convert_to_tensor(self.kernel)
         bias = () if self.bias is None else (tf.convert_to_tensor(self.bias),)
-        n, c, k, nf, positions = (self.n_len, self.channels, self.kernel_size, self.filters,
-                                  self.positions)
+        c, k, nf, positions = self.channels, self.kernel_size, self.filters, self.positions
         width = k * c
 
         @tf.custom_gradient

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # awkward names for the encoders: non-ASCII, digits, empty, spaces, over-long, invalid UTF-8
 AWKWARD = ["Dvořák", "Müller", "O'Neill", "", "123", "van der Berg",
-           "Abcdefghijklmnopqrstuvwxyz", "ΟΔΟΣ", "İstanbul", "  x  ", "Straße", b"ab\xe2\x82cd", b"\xff\xfe", "ZZ"]
+           "Abcdefghijklmnopqrstuvwxyz", "ΟΔΟΣ", "İstanbul", "  x  ", "Straße",
+           b"ab\xe2\x82cd", b"\xff\xfe", "ZZ"]
 
 
 # ----------------------------------------------------------------------------- fake files

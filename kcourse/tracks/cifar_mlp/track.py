@@ -16,10 +16,10 @@ import tensorflow as tf
 
 from kcourse import plots
 from kcourse.callbacks import SnapshotEnsemble, ensemble_accuracy
-from kcourse.data import (CLASS_NAMES, InMemoryBatches, batched, chain, load_cifar10, random_flip,
-                          random_shift)
-from kcourse.losses import get as get_loss
+from kcourse.data import (CLASS_NAMES, InMemoryBatches, batched, chain, load_cifar10,
+                          random_flip, random_shift)
 from kcourse.errors import SettingError
+from kcourse.losses import get as get_loss
 from kcourse.runs.layout import write_json
 from kcourse.schedules import CyclicLearningRate
 from kcourse.tracks.cifar_mlp.archive import archive  # noqa: F401  (the track's export)

@@ -16,9 +16,9 @@ import tensorflow as tf
 
 from kcourse import plots
 from kcourse.data import InMemory, InMemoryBatches, batched
-from kcourse.errors import SettingError
 from kcourse.data.orders import BalancedSampler
 from kcourse.data.surnames import GraphNameEncoder, NameEncoder, load_surnames
+from kcourse.errors import SettingError
 from kcourse.losses import SoftmaxCrossEntropy, balanced_class_weights
 from kcourse.runs.layout import read_json, write_json
 from kcourse.serving import checked
@@ -41,11 +41,12 @@ def data_for(config, data_dir):
     key = (config["data"], data_dir, os.environ.get("TFDS_DATA_DIR"))
     if key not in _DATA:
         _DATA.clear()
-        _DATA[key] = load_surnames(config["data"], data_dir=data_dir, tfds_dir=key[2])
-    splits = _DATA[key]
-    if config.get("validation") == "inner":
-        splits = splits.inner_split(per_class=INNER_PER_CLASS, seed=0)
-    return splits
+        _DATA[key] = {"course": load_surnames(config["data"], data_dir=data_dir,
+                                              tfds_dir=key[2])}
+    views = _DATA[key]  # each view kept, so each encodes its names once
+    if config.get("validation") == "inner" and "inner" not in views:
+        views["inner"] = views["course"].inner_split(per_class=INNER_PER_CLASS, seed=0)
+    return views[config.get("validation", "course")]
 
 
 def one_hot(labels, num_classes):
@@ -200,10 +201,10 @@ def train_row(row):
         histories.append(history)
     model = members[0] if count == 1 else ensemble(members)
     history = histories[0]
-    final = Evaluation(model, splits, row.seed)()
+    evaluation = Evaluation(model, splits, row.seed)
+    final = evaluation()
     names = splits.class_names
-    labels = splits.y("validation")
-    predictions = np.argmax(model(splits.x("validation"), training=False), -1)
+    labels, predictions = splits.y("validation"), evaluation.val_predictions()
     result = {k: final[k] for k in ("train_accuracy", "train_loss", "val_accuracy",
                                     "val_loss", "val_class_mean_accuracy")}
     result.update(compensation=config["compensation"],
@@ -341,14 +342,17 @@ def train_trial(config, splits, model, seed, callbacks, verbose):
     return {"val_accuracy": logs["val_accuracy"]}
 
 
-def evaluate_validation(config, splits, model):
-    """Loss and accuracy on the validation names (for a search: the inner ones)."""
+def evaluate_split(splits, split, model):
+    """Loss (plain cross-entropy) and accuracy of `model` on a split's names."""
     return make_evaluator(model, SoftmaxCrossEntropy())(
-        batched(examples(splits, "validation"), EVAL_BATCH))
+        batched(examples(splits, split), EVAL_BATCH))
+
+
+def evaluate_validation(config, splits, model):
+    """On the validation names (for a search: the inner ones)."""
+    return evaluate_split(splits, "validation", model)
 
 
 def evaluate_test(config, splits, model):
-    """Loss (plain cross-entropy) and accuracy on the held-out names (for a search: the
-    course's 252)."""
-    return make_evaluator(model, SoftmaxCrossEntropy())(
-        batched(examples(splits, "test"), EVAL_BATCH))
+    """On the held-out names (for a search: the course's 252)."""
+    return evaluate_split(splits, "test", model)

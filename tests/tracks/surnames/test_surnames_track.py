@@ -180,6 +180,7 @@ def test_a_search_space_naming_no_setting_is_refused(surnames_env, tmp_path, mon
     with pytest.raises(SettingError, match="names 'k3', which is not one of its settings"):
         run_search("a3-surnames-search", out=str(tmp_path / "s"),
                    data_dir=surnames_env["manual"], quick=True, verbose=0)
+    assert not (tmp_path / "s").exists()  # refused before any trial: nothing left behind
 
 
 def test_bad_settings_are_refused_before_training(surnames_env, capsys):
