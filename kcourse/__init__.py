@@ -57,8 +57,9 @@ _EXPORTS = {
     "NameEncoder": "kcourse.data.surnames",
     "surname_convnet": "kcourse.tracks.surnames.model",
 }
-_COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.schedules",
-                      "kcourse.optimizers", "kcourse.tracks.char_rnn.model")
+_COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.metrics",
+                      "kcourse.schedules", "kcourse.optimizers",
+                      "kcourse.tracks.char_rnn.model")
 
 # modules that moved when kcourse became one package per track: the old names still import
 _MOVED = {

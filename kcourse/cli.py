@@ -10,6 +10,7 @@ import sys
 from kcourse.errors import DataNotFoundError, SettingError
 
 DIVERGED = 3  # exit code of a run in which a row diverged
+NO_TENSORFLOW = ("list", "report")  # commands that start at once
 
 
 def data_options(parser):
@@ -21,6 +22,12 @@ def data_options(parser):
                              "or ~/tensorflow_datasets)")
     parser.add_argument("--seed", type=seed_value, default=0,
                         help="random seed, 0 to 2**32 - 1 (default 0)")
+    verbose_option(parser)
+
+
+def verbose_option(parser):
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's and TFDS's own logging and progress bars")
 
 
 def seed_value(text):
@@ -83,11 +90,18 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
     handlers = {"list": cmd_list, "run": cmd_run, "tune": cmd_tune, "export": cmd_export,
-                "predict": cmd_predict, "gradcheck": cmd_gradcheck}
+                "predict": cmd_predict, "gradcheck": cmd_gradcheck, "report": cmd_report}
 
-    commands.add_parser("list", help="list the experiments, by track")
-    run = commands.add_parser("run", help="train an experiment into a run directory "
-                                          "(exit code 3 when a row diverged)")
+    listing = commands.add_parser(
+        "list", help="list the experiments, by track; with names, every setting of "
+                     "those experiments (the --set keys) with its default and meaning")
+    listing.add_argument("names", nargs="*", metavar="EXPERIMENT",
+                         help="experiments to show in full")
+    run = commands.add_parser(
+        "run", help="train an experiment into a run directory (exit code 3 when a row "
+                    "diverged)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=experiments_epilog())
     run_options(run)
     run.add_argument("--fresh-row", type=int, action="append", default=[], metavar="N",
                      help="train row N again from the start, keeping the others "
@@ -108,6 +122,7 @@ def build_parser():
                              "kcourse[onnx])")
     export.add_argument("--allow-diverged", action="store_true",
                         help="export a row whose training diverged (refused otherwise)")
+    verbose_option(export)
     predict = commands.add_parser(
         "predict", help="the top classes of each input by a run's served model (the "
                         "track decides what an input is: a name, an image file)")
@@ -118,6 +133,18 @@ def build_parser():
     predict.add_argument("--top", type=int, default=3, help="classes per input (default 3)")
     predict.add_argument("--allow-diverged", action="store_true",
                          help="answer with a row whose training diverged (refused otherwise)")
+    verbose_option(predict)
+    report = commands.add_parser(
+        "report", help="the results of run directories as one Markdown and one HTML page: "
+                       "tables against the course, figures, the commands (default: every "
+                       "run under runs/)")
+    report.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                        help="run or search directories (default: all under runs/)")
+    report.add_argument("--out", default=os.path.join("runs", "report"), metavar="DIR",
+                        help="report folder (default runs/report)")
+    report.add_argument("--link-figures", action="store_true",
+                        help="link the runs' figures instead of copying them")
+    verbose_option(report)
     check = commands.add_parser("gradcheck",
                                 help="check the experiment's gradients numerically")
     check.add_argument("experiment")
@@ -131,16 +158,80 @@ def build_parser():
     return parser
 
 
+def experiments_epilog():
+    """`kcourse run --help`'s list of the experiments, by track (TensorFlow-free)."""
+    from kcourse.tracks import tracks
+
+    lines = ["experiments (`kcourse list EXPERIMENT` shows its settings, the --set keys):"]
+    for track in tracks().values():
+        runnable = [n for n, s in track.experiments.items() if "search" not in s]
+        if runnable:
+            lines.append(f"  {track.name}: {', '.join(runnable)}")
+    return "\n".join(lines)
+
+
+def _shown(value):
+    """A setting's value as `--set` takes it."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def describe(name):
+    """One experiment in full: what it is, its rows, every setting (default and
+    meaning), what --quick changes, its search."""
+    from kcourse import experiments
+
+    spec = experiments.get(name)
+    track = experiments.track_of(name)
+    command = "tune" if "search" in spec else "run"
+    lines = [f"{name} ({track.name}): {spec['description']}",
+             f"course: {spec['reference']}",
+             f"command: kcourse {command} {name} [--set KEY=VALUE ...]"]
+    varying = {}
+    for row in spec["rows"]:
+        for key, value in row.items():
+            varying.setdefault(key, []).append(_shown(value))
+    rows = [", ".join(f"{k}={_shown(v)}" for k, v in row.items()) or "the defaults"
+            for row in spec["rows"]]
+    lines.append(f"rows ({len(rows)}):")
+    lines += [f"  {i}: {text}" for i, text in enumerate(rows)]
+    defaults = spec["defaults"]
+    width = max(len(k) for k in defaults)
+    value_width = min(max(len(_shown(v)) for v in defaults.values()), 24)
+    lines.append("settings (--set KEY=VALUE changes every row):")
+    for key, value in defaults.items():
+        meaning = track.settings.get(key, "")
+        if key in varying:
+            meaning += f" [rows: {' | '.join(varying[key])}]"
+        lines.append(f"  {key.ljust(width)}  {_shown(value).ljust(value_width)}  {meaning}")
+    quick = spec.get("quick")
+    if quick:
+        lines.append("--quick: " + ", ".join(f"{k}={_shown(v)}" for k, v in quick.items())
+                     + " (a smoke test, never for reported figures)")
+    if "search" in spec:
+        search = spec["search"]
+        lines.append("search: " + ", ".join(
+            f"{k}={v}" for k, v in search.items() if k != "space"))
+        for key, values in search.get("space", {}).items():
+            lines.append(f"  {key}: {values}")
+    return "\n".join(lines)
+
+
 def cmd_list(args):
     from kcourse.tracks import tracks
 
+    if args.names:
+        print("\n\n".join(describe(name) for name in args.names))
+        return 0
     for track in tracks().values():
         print(f"{track.name}: {track.title}")
         width = max(len(name) for name in track.experiments)
         for name, spec in track.experiments.items():
             print(f"  {name.ljust(width)}  {spec['description']}")
-            print(f"  {''.ljust(width)}  reference: {spec['reference']}")
+            print(f"  {''.ljust(width)}  course: {spec['reference']}")
         print()
+    print("`kcourse list EXPERIMENT` shows an experiment's settings (the --set keys).")
     return 0
 
 
@@ -162,8 +253,8 @@ def checked_options(args, search=False):
     for module in _command_modules():
         if hasattr(module, "run_overrides"):
             overrides.update(module.run_overrides(args, args.experiment))
-    experiments.resolve(args.experiment, overrides, args.quick)
-    out = args.out or default_run_dir(args.experiment, args.quick)
+    configs = experiments.resolve(args.experiment, overrides, args.quick)
+    out = args.out or default_run_dir(args.experiment, args.quick, configs[0])
     check_out_dir(out)
     if getattr(args, "fresh", False):
         check_fresh(out, args.experiment)
@@ -175,11 +266,15 @@ def checked_options(args, search=False):
 
 def cmd_run(args):
     options = checked_options(args)
+    from kcourse import experiments
     from kcourse.runs import run_experiment, summary_table
 
     metrics = run_experiment(args.experiment, fresh_rows=args.fresh_row, **options)
     print(f"\n{args.experiment} (course: {metrics['reference']})")
     print(summary_table(metrics))
+    legend = experiments.track_of(args.experiment).legend
+    if legend:
+        print(legend)
     print(f"\nRun directory: {options['out']}")
     diverged = [row["tag"] for row in metrics["rows"] if row.get("diverged")]
     if diverged:
@@ -222,6 +317,15 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_report(args):
+    from kcourse.runs.report import write_report
+
+    markdown, page = write_report(args.run_dirs or None, out=args.out,
+                                  copy_figures=not args.link_figures)
+    print(f"Report: {markdown}\n        {page}")
+    return 0
+
+
 def cmd_gradcheck(args):
     from kcourse import experiments
 
@@ -248,6 +352,11 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if getattr(args, "tfds_dir", None):
             os.environ["TFDS_DATA_DIR"] = os.path.abspath(args.tfds_dir)
+        if args.command != "list":
+            from kcourse import console
+
+            console.quiet(not getattr(args, "verbose", False),
+                          load=args.command not in NO_TENSORFLOW)
         return args.handlers[args.command](args)
     except SettingError as error:
         print(f"kcourse: error: {error}", file=sys.stderr)

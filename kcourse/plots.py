@@ -17,10 +17,11 @@ def _subplots(*args, figsize, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
-def _save(fig, path):
+def _save(fig, path, layout=True):
     """Write the figure to `path` atomically (a temporary file, then a rename)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     root, ext = os.path.splitext(path)
     tmp = f"{root}.tmp{os.getpid()}{ext}"
     fig.savefig(tmp, dpi=110)
@@ -53,14 +54,73 @@ def plot_templates(kernel, class_names, path, title=None):
     k = kernel.shape[1]
     fig, axes = _subplots(1, k, figsize=(1.4 * k, 1.9))
     for j, ax in enumerate(np.atleast_1d(axes)):
-        image = kernel[:, j].reshape(32, 32, 3)
-        low, high = image.min(axis=(0, 1)), image.max(axis=(0, 1))
-        ax.imshow((image - low) / np.maximum(high - low, 1e-12))
+        ax.imshow(_template_image(kernel, j))
         ax.set_title(class_names[j], fontsize=8)
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
     return _save(fig, path)
+
+
+def _template_image(kernel, j):
+    """Column `j` of a (3072, K) kernel as a 32x32 RGB image, every channel min-max
+    scaled to [0, 1]."""
+    image = kernel[:, j].reshape(32, 32, 3)
+    low, high = image.min(axis=(0, 1)), image.max(axis=(0, 1))
+    return (image - low) / np.maximum(high - low, 1e-12)
+
+
+def plot_template_grid(kernels, class_names, path, title=None):
+    """The templates of several linear classifiers side by side: one line of K images
+    per `{label: kernel}` item (each kernel (3072, K), scaled as in `plot_templates`),
+    the class names above the first line, the labels on the left."""
+    items = [(label, np.asarray(kernel)) for label, kernel in kernels.items()]
+    k = items[0][1].shape[1]
+    width = max(len(str(label)) for label, _ in items)
+    fig, axes = _subplots(len(items), k, squeeze=False,
+                          figsize=(1.1 * k + 0.07 * width + 0.3, 1.15 * len(items) + 0.6))
+    for i, (label, kernel) in enumerate(items):
+        for j, ax in enumerate(axes[i]):
+            ax.imshow(_template_image(kernel, j))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if i == 0:
+                ax.set_title(class_names[j], fontsize=8)
+        axes[i][0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_row_curves(curves, metrics, path, x="step", title=None):
+    """Several rows of an experiment on one chart: one panel per metric of `metrics`,
+    one line per `(label, rows)` item of `curves` (`rows` being history dicts; points
+    where a metric is missing or not finite are left out); the legend below."""
+    ncol = min(len(curves), 2 if len(metrics) == 1 else 4)
+    legend_lines = -(-len(curves) // ncol)
+    height = 3.4 + 0.2 * legend_lines
+    fig, axes = _subplots(1, len(metrics), squeeze=False,
+                          figsize=(5.5 * len(metrics), height))
+    for ax, metric in zip(axes[0], metrics):
+        for label, rows in curves:
+            points = [(row[x], row[metric]) for row in rows
+                      if isinstance(row.get(metric), (int, float)) and
+                      np.isfinite(row[metric]) and isinstance(row.get(x), (int, float))]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, label=str(label), marker="." if len(points) < 30 else None)
+        ax.set_xlabel("updates" if x == "step" else x)
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", fontsize=7, ncol=ncol,
+                   frameon=False)
+    fig.suptitle(title or "every row", fontsize=10)
+    fig.tight_layout(rect=(0, (0.2 * legend_lines + 0.1) / height, 1, 1))
+    return _save(fig, path, layout=False)
 
 
 def confusion_matrix(labels, predictions, num_classes):

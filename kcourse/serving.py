@@ -48,9 +48,14 @@ def checked(x, shape, message, condition=None):
     rank, e.g. a single image without its batch axis, is caught) and, if given,
     `condition(x)` holds; else an InvalidArgumentError with `message`, before any op
     reads `x`."""
-    rank_ok = tf.equal(tf.rank(x), len(shape) + 1)
-    ok = tf.cond(rank_ok, lambda: tf.reduce_all(tf.equal(tf.shape(x)[1:], shape)),
-                 lambda: tf.constant(False))
+    # the shape as it comes, not as the signature declares it: the declared rank would
+    # let TensorFlow fold the checks below into constants (a single image without its
+    # batch axis would then fail with "Incompatible shapes" instead of `message`)
+    dims = tf.shape(tf.raw_ops.PlaceholderWithDefault(input=x, shape=None))
+    # the shape padded (or cut) to the expected rank, so that comparing it never fails
+    padded = tf.pad(dims, [[0, tf.maximum(len(shape) + 1 - tf.size(dims), 0)]])
+    ok = tf.logical_and(tf.equal(tf.size(dims), len(shape) + 1),
+                        tf.reduce_all(tf.equal(padded[1:len(shape) + 1], shape)))
     checks = [tf.debugging.Assert(ok, [message, "got shape", tf.shape(x)])]
     if condition is not None:
         with tf.control_dependencies(checks):

@@ -34,6 +34,63 @@ def test_help_and_list_do_not_import_tensorflow():
         assert name in result.stdout and spec["reference"] in result.stdout
     help_run = kcourse("run", "--help")
     assert help_run.returncode == 0 and "--set KEY=VALUE" in help_run.stdout
+    assert "kcourse list EXPERIMENT" in help_run.stdout
+    for name, spec in experiments.EXPERIMENTS.items():  # every runnable experiment named
+        assert ("search" in spec) or name in help_run.stdout
+
+
+def test_list_experiment_shows_every_setting_with_its_default_and_meaning():
+    from kcourse.cli import describe
+    from kcourse.tracks import tracks
+
+    for track in tracks().values():
+        for name, spec in track.experiments.items():
+            missing = [k for k in spec["defaults"] if not track.settings.get(k)]
+            assert not missing, f"{track.name}: settings without a meaning: {missing}"
+            text = describe(name)
+            for key, value in spec["defaults"].items():
+                line = next(l for l in text.splitlines() if l.split()[:1] == [key])
+                assert track.settings[key] in line
+    result = kcourse("list", "a3-surnames")
+    assert result.returncode == 0 and "compensation  none" in result.stdout
+    assert "[rows: none | balanced | weighted]" in result.stdout
+    assert kcourse("list", "a9").returncode == 2
+
+
+def test_default_run_directory_is_named_after_a_users_text(tmp_path):
+    from kcourse.cli import build_parser, checked_options
+
+    book = tmp_path / "Alice in Wonderland.txt"
+    book.write_text("Alice was beginning to get very tired.\n", encoding="utf-8")
+    parse = build_parser().parse_args
+    assert checked_options(parse(["run", "a4", "--text", str(book)]))["out"] == \
+        os.path.join("runs", "a4-Alice-in-Wonderland")
+    assert checked_options(parse(["run", "a4"]))["out"] == os.path.join("runs", "a4")
+    assert checked_options(parse(["run", "a4", "--quick", "--set", f"text={book}"]))[
+        "out"] == os.path.join("runs", "a4-Alice-in-Wonderland-quick")
+    assert checked_options(parse(["run", "a1"]))["out"] == os.path.join("runs", "a1")
+
+
+def test_lr_range_keeps_its_result_and_measures_again_with_fresh(tmp_path, capsys):
+    from kcourse.tracks.cifar_mlp.commands import _measured
+    from kcourse.runs.layout import write_json
+
+    out = str(tmp_path / "lr")
+    settings = {"experiment": "a2-1cycle", "config": {"eta_min": 1e-5}, "seed": 0,
+                "eta_min": 1e-5, "eta_max": 1.0, "epochs": 8}
+    assert _measured(out, settings, fresh=False) is None  # nothing there: measure
+    write_json(os.path.join(out, "lr_range.json"), {**settings, "suggestion": {"eta_min": 1}})
+    assert _measured(out, settings, fresh=False) == {"eta_min": 1}  # same: kept
+    assert "--fresh" in capsys.readouterr().out
+    with pytest.raises(SettingError, match="range test of other settings"):
+        _measured(out, {**settings, "epochs": 2}, fresh=False)
+    assert _measured(out, {**settings, "epochs": 2}, fresh=True) is None
+    assert not os.path.exists(out)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(SettingError, match="holds no range test"):
+        _measured(str(tmp_path / "other"), settings, fresh=True)
+    assert (tmp_path / "other" / "notes.txt").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -78,6 +135,27 @@ def test_parse_and_resolve_settings():
     assert len(quick) == 2 and quick[0]["epochs"] == 2 and quick[0]["limit"] == 1000
     with pytest.raises(SettingError, match="must be one of"):
         parse_sets("a1", ["data=imagenet"])
+
+
+def test_a_quick_run_prints_a_short_plain_console(real_data_dir, tmp_path):
+    """Not a terminal: no TensorFlow / TFDS start-up noise, no ANSI codes, a line per
+    finished row, the summary in percent; under 40 lines even when TFDS prepares the
+    dataset first (a fresh --tfds-dir)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kcourse", "run", "a1", "--quick", "--data-dir",
+         real_data_dir, "--out", str(tmp_path / "a1"), "--tfds-dir", str(tmp_path / "tfds")],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    console = result.stdout + result.stderr
+    lines = console.splitlines()
+    assert len(lines) < 40, console
+    for noise in ("\x1b[", "oneDNN", "cpu_feature_guard", "absl", "Variant folder",
+                  "Downloading and preparing", "Epoch 1/"):
+        assert noise not in console, noise
+    assert "Preparing the dataset kcourse_cifar10" in console
+    assert sum(line.startswith("[a1] row") and "done:" in line for line in lines) == 2
+    assert "course: DD2424 A1" in console and "%" in lines[-4]
 
 
 def test_run_a1_quick_end_to_end_and_resume(real_data_dir, tmp_path):
@@ -192,6 +270,10 @@ def test_tune_and_lr_range_quick(real_data_dir, tmp_path):
                      "--data-dir", real_data_dir, "--out", str(tmp_path / "lr"))
     assert result.returncode == 0, result.stderr
     assert "Suggested cyclical range" in result.stdout
+    again = kcourse("lr-range", "a2-1cycle", "--quick", "--quiet", "--epochs", "2",
+                    "--data-dir", real_data_dir, "--out", str(tmp_path / "lr"))
+    assert again.returncode == 0 and "already holds this range test" in again.stdout
+    assert again.stdout.splitlines()[-3:] == result.stdout.splitlines()[-3:]
     saved = json.loads((tmp_path / "lr" / "lr_range.json").read_text())
     assert 1e-5 <= saved["suggestion"]["eta_min"] <= saved["suggestion"]["eta_max"] <= 1.0
     assert (tmp_path / "lr" / "lr_range.png").exists()

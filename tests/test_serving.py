@@ -124,11 +124,17 @@ def test_signature_rejects_wrong_images(classifier):
     served = tf.saved_model.load(str(classifier["saved_model"])).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"uint8 \(batch, 32, 32, 3\)"):
         served(images=tf.zeros((2, 28, 28, 1), tf.uint8))  # MNIST-shaped
+    for shape in ((32, 32, 3), (2, 32, 32, 3, 1), (3072,)):  # no batch axis, wrong ranks
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"uint8 \(batch, 32, 32, 3\).*got shape"):
+            served(images=tf.zeros(shape, tf.uint8))
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a uint8"):
         served(images=tf.zeros((2, 32, 32, 3), tf.float32))  # not raw pixels
     features = tf.saved_model.load(str(classifier["saved_model"])).signatures["features"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"float32 \(batch, 3072\)"):
         features(features=tf.zeros((2, 100)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"float32 \(batch, 3072\)"):
+        features(features=tf.zeros((3072,)))  # one vector without its batch axis
     with pytest.raises(tf.errors.InvalidArgumentError, match="finite float32"):
         features(features=tf.fill((2, 3072), float("nan")))
     scaled = classifier["images"][:4].astype(np.float32) / 255.0  # NumPy casts it to 0s

@@ -78,7 +78,7 @@ def _prepare(name, out, data_dir, seed, quick, overrides, fresh, check=None):
         search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
     config = experiments.resolve(name, overrides, quick)[0]
     impl = experiments.track_of(name).module()
-    out = out or default_run_dir(name, quick)
+    out = out or default_run_dir(name, quick, config)
     if fresh:
         start_fresh(out, name)
     created = not os.path.exists(out)

@@ -7,12 +7,17 @@ from kcourse.data.cifar10 import (CLASS_NAMES, ENV_VAR, DataNotFoundError, Kcour
                                   missing_data_message)
 from kcourse.data.splits import (PRESETS, Cifar10Splits, cifar10_builder, load_cifar10,
                                  resolve_data_dir)
+from kcourse.data.mnist_canvas import (CanvasSplits, KcourseMnistDetection,
+                                       KcourseMnistLocalization, load_mnist_canvases,
+                                       mnist_canvas_builder)
 from kcourse.data.orders import BalancedSampler, balanced_orders, uniform_orders
 from kcourse.data.streams import TextStreams
 from kcourse.data.surnames import (LANGUAGES, GraphNameEncoder, KcourseSurnames, NameEncoder,
                                    SurnameSplits, load_surnames, surnames_builder)
 
-__all__ = ["CLASS_NAMES", "ENV_VAR", "LANGUAGES", "BalancedSampler", "Cifar10Splits",
+__all__ = ["CLASS_NAMES", "ENV_VAR", "LANGUAGES", "BalancedSampler", "CanvasSplits",
+           "Cifar10Splits", "KcourseMnistDetection", "KcourseMnistLocalization",
+           "load_mnist_canvases", "mnist_canvas_builder",
            "DataNotFoundError", "GraphNameEncoder", "InMemory", "InMemoryBatches",
            "KcourseCifar10", "KcourseSurnames", "NameEncoder", "PRESETS", "SurnameSplits",
            "TextStreams", "balanced_orders", "batched", "chain", "cifar10_builder",

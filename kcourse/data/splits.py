@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from kcourse import console
 from kcourse.data.cifar10 import CLASS_NAMES, ENV_VAR, KcourseCifar10
 from kcourse.data.batching import InMemory, in_memory
 from kcourse.errors import DataNotFoundError
@@ -63,7 +64,8 @@ def cifar10_builder(data_dir=None, tfds_dir=None):
     if not builder.is_prepared():
         config = tfds.download.DownloadConfig(manual_dir=manual)
         try:
-            builder.download_and_prepare(download_config=config)
+            with console.preparing(builder.name):
+                builder.download_and_prepare(download_config=config)
         except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as error:
             raise DataNotFoundError(f"CIFAR-10 in {manual} cannot be read ({type(error).__name__}"
                                     f": {str(error)[:200]}); replace the damaged files with "

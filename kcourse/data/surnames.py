@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from kcourse import console
 from kcourse.data.cifar10 import (ENV_VAR, manual_dir_name, manual_dir_of,
                                   missing_data_message, online)
 from kcourse.errors import DataNotFoundError
@@ -264,8 +265,9 @@ def surnames_builder(config="dd2424", data_dir=None, tfds_dir=None):
     manual = resolve_data_dir(data_dir)
     builder = KcourseSurnames(config=config, data_dir=tfds_dir)
     if not builder.is_prepared():
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual))
+        with console.preparing(f"{builder.name}/{config}"):
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=manual))
     return builder
 
 

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from kcourse import console
 from kcourse.data.cifar10 import missing_data_message, online
 from kcourse.errors import DataNotFoundError
 
@@ -87,8 +88,9 @@ def _tiny_shakespeare(data_dir, tfds_dir):
         if not has_file and not online(TINY_SHAKESPEARE_URL):
             raise DataNotFoundError(missing_data_message(
                 "tiny_shakespeare", manual, "the file input.txt (1,115,394 characters)"))
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual))
+        with console.preparing(TINY_SHAKESPEARE):
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=manual))
     texts = {}
     for split in ("train", "validation", "test"):
         (example,) = tfds.as_numpy(builder.as_dataset(split=split))

@@ -1,6 +1,7 @@
 """Hand-written losses of the course, as `keras.losses.Loss` subclasses."""
 
 from kcourse.losses.cross_entropy import SoftmaxCrossEntropy, balanced_class_weights
+from kcourse.losses.localization import LocalizationLoss
 from kcourse.losses.svm import MulticlassSVM
 
 LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "svm": MulticlassSVM}
@@ -13,4 +14,5 @@ def get(name, **kwargs):
     return LOSSES[name](**kwargs)
 
 
-__all__ = ["SoftmaxCrossEntropy", "balanced_class_weights", "MulticlassSVM", "LOSSES", "get"]
+__all__ = ["SoftmaxCrossEntropy", "balanced_class_weights", "LocalizationLoss", "MulticlassSVM",
+           "LOSSES", "get"]

@@ -5,9 +5,11 @@ import dataclasses
 import glob
 import os
 import shutil
+import time
 
 from kcourse import experiments
 from kcourse.errors import DataNotFoundError, SettingError
+from kcourse.tracks import tracks
 from kcourse.runs.layout import (check_config, check_out_dir, default_run_dir, locked,
                                  read_json, row_tag, start_fresh, write_history_csv,
                                  write_json)
@@ -92,7 +94,7 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
     spec = experiments.get(name)
     track = experiments.track_of(name)
     configs = experiments.resolve(name, overrides, quick)
-    out = out or default_run_dir(name, quick)
+    out = out or default_run_dir(name, quick, configs[0])
     config_doc = {"experiment": name, "seed": seed, "quick": quick,
                   "overrides": overrides or {}, "rows": configs}
     check_out_dir(out)
@@ -134,10 +136,16 @@ def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fr
                     print(f"[{name}] row {index + 1}/{len(configs)}: {tag}")
                 context = RowContext(name, spec, config, out, tag, row_dir, data_dir, seed,
                                      verbose)
+                started = time.perf_counter()
                 result, history_rows = impl.train_row(context)
+                if not any(k.endswith("_seconds") for k in result):  # wall clock, this call
+                    result["row_seconds"] = time.perf_counter() - started
                 result = {"tag": tag, **config, **result}
                 write_json(os.path.join(row_dir, "result.json"), result)  # the row is done
                 finished = result, history_rows
+                if verbose:
+                    print(f"[{name}] row {index + 1}/{len(configs)} done: "
+                          f"{row_line(result, spec)}")
             result, history_rows = finished
             timing[tag] = {k: v for k, v in result.items() if k.endswith(WALL_CLOCK)}
             metrics["rows"].append({k: v for k, v in result.items() if k not in timing[tag]})
@@ -151,21 +159,40 @@ def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fr
     return metrics
 
 
+def fmt(key, value):
+    """A result as the README shows it: accuracies in percent, other numbers to four
+    decimals."""
+    if isinstance(value, float):
+        if "accuracy" in key:
+            return f"{value:.2%}"
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def row_line(result, spec):
+    """One finished row in a line: its track's result columns and training time."""
+    track = tracks()[spec["track"]]
+    shown = [c for c in track.columns if c in result and c not in spec["rows"][0]
+             and not isinstance(result[c], str)]
+    text = ", ".join(f"{c} {fmt(c, result[c])}" for c in shown)
+    seconds = next((v for k, v in result.items() if k.endswith("_seconds")), None)
+    if seconds is not None:
+        text += f" ({seconds:.0f} s)"
+    if result.get("diverged"):
+        text += " DIVERGED"
+    return text
+
+
 def summary_table(metrics):
     """The metrics rows as a text table: the settings that vary between rows, the
-    track's result columns, and the selected / diverged marks."""
+    track's result columns (accuracies in percent), and the selected / diverged
+    marks."""
     rows = metrics["rows"]
     spec = experiments.get(metrics["experiment"])
     track = experiments.track_of(metrics["experiment"])
     wanted = [*spec["rows"][0], *track.columns, "selected", "diverged"]
     columns = [c for i, c in enumerate(wanted) if c in rows[0] and c not in wanted[:i]]
-
-    def fmt(value):
-        if isinstance(value, float):
-            return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
-        return str(value)
-
-    cells = [columns] + [[fmt(row.get(c)) for c in columns] for row in rows]
+    cells = [columns] + [[fmt(c, row.get(c)) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = ["  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

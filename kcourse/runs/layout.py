@@ -23,8 +23,15 @@ import shutil
 from kcourse.errors import SettingError
 
 
-def default_run_dir(name, quick=False):
-    """The default run directory of an experiment: `runs/<name>[-quick]`."""
+def default_run_dir(name, quick=False, config=None):
+    """The default run directory of an experiment: `runs/<name>[-quick]`; with the
+    `config` of its first row, the track may name it after more than the experiment
+    (`Track.run_name`: a4 on a user's text goes to `runs/a4-alice`)."""
+    if config is not None:
+        from kcourse.experiments import experiments, track_of
+
+        if name in experiments() and track_of(name).run_name is not None:
+            name = track_of(name).run_name(name, config)
     return os.path.join("runs", name + ("-quick" if quick else ""))
 
 

@@ -55,6 +55,11 @@ class Track:
         order: where the track comes in listings (the course's order).
         rules: `(test(config), message)` pairs over several settings of a row (e.g.
             eta_min <= eta_max).
+        settings: `{setting: meaning}`, one line each, for `kcourse list EXP`.
+        legend: optional line printed under the summary table (what its columns are).
+        run_name: optional `run_name(experiment, config) -> str`, the default run
+            directory's name when it should say more than the experiment (a4 on a
+            user's text: `a4-alice`).
     """
 
     name: str
@@ -68,6 +73,9 @@ class Track:
     formats: tuple = ("saved_model",)
     order: int = 100
     rules: tuple = ()
+    settings: dict = dataclasses.field(default_factory=dict)
+    legend: str = ""
+    run_name: object = None
 
     def module(self):
         """The track's TensorFlow side."""

@@ -4,15 +4,19 @@
 optimizer, step, the data source's reading state) and, for each, its history
 `history-<step>.json` (`{"step", "rows", ...}`, the one form every track uses) and,
 when the run keeps its best model, `best-<step>.npz`; `history.json` is a copy of the
-latest history. The step's files are written first, the TensorFlow checkpoint last, and
-every file goes to a temporary name and is renamed, so a process killed at any moment
-leaves the previous checkpoint complete. Restoring tries the newest checkpoint first and
-falls back to an older intact one, saying so.
+latest history, and `settings.json` describes the training the checkpoints belong to
+(`training_settings`), so that a run with other settings is not resumed from them. The
+step's files are written first, the TensorFlow checkpoint last, and every file goes to
+a temporary name and is renamed, so a process killed at any moment leaves the previous
+checkpoint complete. Restoring tries the newest checkpoint first and falls back to an
+older intact one, saying so.
 """
 
 import glob
+import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -55,6 +59,26 @@ class Checkpointer:
     @property
     def latest(self):
         return self.restored
+
+    @property
+    def settings_path(self):
+        return os.path.join(self.directory, "settings.json")
+
+    def read_settings(self):
+        """The stored `training_settings`, or None (none stored, e.g. checkpoints of an
+        older kcourse)."""
+        try:
+            return read_json(self.settings_path)
+        except (OSError, ValueError):
+            return None
+
+    def write_settings(self, settings):
+        write_json(self.settings_path, settings)
+
+    def clear(self):
+        """Delete the checkpoint folder and all it holds (training starts again)."""
+        if os.path.isdir(self.directory):
+            shutil.rmtree(self.directory)
 
     def restore(self, say=lambda message: print(message, file=sys.stderr)):
         """Restore the newest intact checkpoint; returns its history document (with
@@ -112,3 +136,125 @@ def save_arrays(path, **arrays):
     tmp = f"{path[:-len('.npz')]}.tmp{os.getpid()}.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def training_settings(model, loss_fn, optimizer, source=None, length=None, **training):
+    """What defines a training run, as JSON values, to store beside its checkpoints.
+
+    The model's architecture (its class, config and layers' configs without their
+    names, which Keras numbers per process, and its weights' shapes), the optimizer's
+    config (learning rate or schedule, momentum, clipping, ...), the loss (its class
+    and config, or a function's name), the batch source's sizes (`steps_per_epoch`,
+    `batch_size`, ...), the `training` keyword values (eval_every, ...) and the
+    `length` of training (a dict: epochs, max_steps, updates; `setting_differences`
+    leaves it out, as a run may be resumed to train longer). What cannot be written as
+    JSON is left out.
+    """
+    own = _config(model)
+    if isinstance(own, dict) and isinstance(own.get("layers"), list):  # described below
+        own = {k: v for k, v in own.items()
+               if k not in ("layers", "input_layers", "output_layers")}
+    described = {
+        "model": {"class": type(model).__name__, "config": own,
+                  "layers": [{"class": type(layer).__name__, "config": _config(layer)}
+                             for layer in model.layers],
+                  "weights": [[None if d is None else int(d) for d in w.shape]
+                              for w in model.weights]},
+        "optimizer": {"class": type(optimizer).__name__, "config": _config(optimizer)},
+        "loss": ({"class": type(loss_fn).__name__, "config": _config(loss_fn)}
+                 if hasattr(loss_fn, "get_config") else
+                 {"function": getattr(loss_fn, "__qualname__", type(loss_fn).__name__)}),
+        "data": source_settings(source) if source is not None else None,
+        "training": training,
+        "length": length,
+    }
+    return json.loads(json.dumps(_jsonable(described)))
+
+
+def source_settings(source):
+    """A training source's class and sizes (its int `steps_per_epoch`, `batch_size`,
+    `seq_length`, `size`, `seed`)."""
+    described = {"class": type(source).__name__}
+    for name in ("steps_per_epoch", "batch_size", "seq_length", "size", "seed"):
+        value = getattr(source, name, None)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            described[name] = int(value)
+    return described
+
+
+def setting_differences(old, new, limit=6, ignore=("length",)):
+    """The settings that differ, as `"key: old -> new"` lines (at most `limit`, then
+    how many more), but for the top-level keys in `ignore`."""
+    old, new = ({k: v for k, v in d.items() if k not in ignore} for d in (old, new))
+    old, new = _flatten(old), _flatten(new)
+    keys = list(old) + [k for k in new if k not in old]
+    missing = "(not set)"
+    lines = [f"{k}: {_short(old.get(k, missing))} -> {_short(new.get(k, missing))}"
+             for k in keys if old.get(k, missing) != new.get(k, missing)]
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"and {len(lines) - limit} more"]
+    return lines
+
+
+_SKIP = object()
+
+
+def _config(obj):
+    """`obj.get_config()` as JSON values without names, or None when it has none."""
+    try:
+        config = obj.get_config()
+    except Exception:  # e.g. a subclassed model whose arguments Keras cannot record
+        return None
+    config = _jsonable(config)
+    return None if config is _SKIP else _anonymous(config)
+
+
+def _jsonable(value):
+    """`value` as JSON values: tuples as lists, NumPy values as Python ones, Keras
+    objects as their class and config; `_SKIP` for what has no JSON form."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 1000 else _SKIP
+    if isinstance(value, dict):
+        items = ((str(k), _jsonable(v)) for k, v in value.items())
+        return {k: v for k, v in items if v is not _SKIP}
+    if isinstance(value, (list, tuple)):
+        return [None if v is _SKIP else v for v in map(_jsonable, value)]
+    if hasattr(value, "get_config"):
+        config = _config(value)
+        return _SKIP if config is None else {"class": type(value).__name__, "config": config}
+    return _SKIP
+
+
+def _anonymous(value):
+    """`value` without its `name` keys (Keras numbers names per process: `sgd_1`,
+    `dense_2`), except a dtype policy's (`float32`, `mixed_float16`)."""
+    if isinstance(value, dict):
+        if "DTypePolicy" in str(value.get("class_name", "")):
+            return value
+        return {k: _anonymous(v) for k, v in value.items() if k != "name"}
+    if isinstance(value, list):
+        return [_anonymous(v) for v in value]
+    return value
+
+
+def _flatten(value, path=""):
+    """`{"a.b[0].c": leaf}` of nested dicts and lists (lists of plain values are leaves)."""
+    if isinstance(value, dict) and value:
+        items = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return {path: value}
+    flat = {}
+    for key, item in items:
+        flat.update(_flatten(item, key))
+    return flat
+
+
+def _short(value, width=60):
+    text = value if value == "(not set)" else json.dumps(value)
+    return text if len(text) <= width else text[:width - 3] + "..."

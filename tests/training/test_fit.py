@@ -1,9 +1,12 @@
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kcourse.data import InMemoryBatches, batched, chain, random_flip, random_shift
+from kcourse.errors import SettingError
 from kcourse.losses import MulticlassSVM, SoftmaxCrossEntropy
 from kcourse.tracks.cifar_mlp.models import linear_classifier
 from kcourse.training import evaluate, fit, make_chunk
@@ -226,3 +229,133 @@ def test_a_dict_output_model_trains_through_the_same_step_with_a_composite_loss(
     history = fit(model, composite, batched(blobs(), 50, shuffle_seed=0), batched(blobs(), 100),
                   optimizer=keras.optimizers.SGD(0.05), epochs=3, metrics=[], verbose=0)
     assert history.last["val_loss"] < 0.5 * history.rows[0]["val_loss"]
+
+
+def event_tags(directory):
+    """The scalar tags of the TensorBoard event files in `directory`, read by
+    TensorBoard's own reader (tf.summary writes them as tensors)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tags = EventAccumulator(str(directory)).Reload().Tags()
+    return set(tags["scalars"]) | set(tags["tensors"])
+
+
+def test_tensorboard_logs_are_in_the_layout_of_keras_tensorboard(tmp_path):
+    """train/ and validation/ share the tags (one chart for both curves)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 8)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 120)]
+    data = batched(tf.data.Dataset.from_tensor_slices((x, y)), 40)
+    fit(model_for(), SoftmaxCrossEntropy(), data, data, optimizer=keras.optimizers.SGD(0.1),
+        epochs=2, out_dir=str(tmp_path), verbose=0)
+    train, validation = event_tags(tmp_path / "logs" / "train"), event_tags(
+        tmp_path / "logs" / "validation")
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "batch_loss"} <= train
+    assert {"epoch_loss", "epoch_accuracy"} <= validation
+    assert not any(t.startswith(("train_", "val_")) for t in train | validation)
+    assert not [p for p in (tmp_path / "logs").iterdir() if p.is_file()]  # no flat files
+
+
+def test_char_rnn_runs_write_train_and_validation_logs(tmp_path):
+    from kcourse.data.text import Vocabulary
+    from kcourse.optimizers import AdaGrad
+    from kcourse.tracks.char_rnn.model import CharModel
+    from kcourse.tracks.char_rnn.train import fit_chars
+
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 10
+    vocab = Vocabulary.from_text(text)
+    model = CharModel(len(vocab), "vanilla", 8, seed=0)
+    model.build()
+    fit_chars(model, AdaGrad(0.1), vocab.encode(text), updates=20, seq_length=10,
+              log_every=10, eval_every=10, val_ids=vocab.encode(text[:200]),
+              out_dir=str(tmp_path), verbose=0)
+    assert {"smooth_loss", "batch_loss", "epoch_learning_rate"} <= event_tags(
+        tmp_path / "logs" / "train")
+    assert event_tags(tmp_path / "logs" / "validation") == {"epoch_loss_per_char"}
+
+
+def test_fit_returns_a_keras_like_history():
+    data = batched(blobs(), 100)
+    history = fit(model_for(), SoftmaxCrossEntropy(), data, data,
+                  optimizer=keras.optimizers.SGD(0.05), epochs=3, verbose=0)
+    logs = history.history
+    assert isinstance(logs, dict)
+    for key in ("val_accuracy", "val_loss", "train_accuracy", "learning_rate", "epoch"):
+        assert isinstance(logs[key], list) and len(logs[key]) == 4  # start + 3 epochs
+    assert all(isinstance(v, float) for v in logs["val_accuracy"])
+    assert logs["epoch"] == [0, 1, 2, 3]
+    assert logs["loss"][0] is None and all(isinstance(v, float) for v in logs["loss"][1:])
+
+
+def fit_in(out, lr=0.05, epochs=2, resume=True, model=None, verbose=0):
+    keras.utils.set_random_seed(0)
+    model = model or model_for(seed=0)
+    history = fit(model, SoftmaxCrossEntropy(), batched(blobs(), 100), batched(blobs(), 100),
+                  optimizer=keras.optimizers.SGD(lr), epochs=epochs, out_dir=out,
+                  resume=resume, verbose=verbose)
+    return model, history
+
+
+def test_resuming_refuses_checkpoints_of_other_settings(tmp_path, capsys):
+    out = str(tmp_path)
+    model, history = fit_in(out)
+    with pytest.raises(SettingError) as error:
+        fit_in(out, lr=0.1)
+    message = str(error.value)
+    assert "optimizer.config.learning_rate: 0.05" in message and "-> 0.1" in message
+    assert "resume='force'" in message and "another out_dir" in message
+    with pytest.raises(SettingError, match="updates: 12 done -> 6"):
+        fit_in(out, epochs=1)  # fewer updates than done
+    # the same settings (a model built again, its layers numbered anew): resumed
+    _, again = fit_in(out, verbose=1)
+    assert "Resumed from" in capsys.readouterr().out
+    assert again.rows == history.rows
+    _, longer = fit_in(out, epochs=3)  # more epochs: it trains on
+    assert longer.rows[:3] == history.rows and len(longer.rows) == 4
+
+
+def test_resume_force_continues_with_the_new_settings(tmp_path):
+    out = str(tmp_path)
+    fit_in(out)
+    _, forced = fit_in(out, lr=0.1, epochs=3, resume="force")
+    assert [r["epoch"] for r in forced.rows] == [0, 1, 2, 3]
+    assert forced.rows[2]["learning_rate"] == pytest.approx(0.05)
+    assert forced.rows[3]["learning_rate"] == pytest.approx(0.1)
+    _, again = fit_in(out, lr=0.1, epochs=3)  # the new settings are the run's now
+    assert again.rows == forced.rows
+
+
+def test_resume_false_starts_again_from_scratch(tmp_path):
+    out = str(tmp_path)
+    fit_in(out, epochs=3)
+    model, fresh = fit_in(out, lr=0.1, epochs=2, resume=False)
+    assert [r["epoch"] for r in fresh.rows] == [0, 1, 2]
+    assert all(r["learning_rate"] == pytest.approx(0.1) for r in fresh.rows)
+    reference, _ = fit_in(str(tmp_path / "other"), lr=0.1, epochs=2)
+    np.testing.assert_array_equal(model.get_layer("linear").kernel.numpy(),
+                                  reference.get_layer("linear").kernel.numpy())
+    _, resumed = fit_in(out, lr=0.1, epochs=2)  # resumes the new run, not the old one
+    assert resumed.rows == fresh.rows
+
+
+def test_checkpoints_without_settings_still_resume(tmp_path):
+    """Checkpoints of an older kcourse have no settings.json."""
+    out = str(tmp_path)
+    _, history = fit_in(out)
+    os.remove(os.path.join(out, "checkpoints", "settings.json"))
+    _, resumed = fit_in(out)
+    assert resumed.rows == history.rows
+    assert os.path.exists(os.path.join(out, "checkpoints", "settings.json"))
+
+
+def test_settings_ignore_the_names_keras_numbers_per_process(tmp_path):
+    def sequential():
+        return keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
+                                 keras.layers.Dense(3)])
+
+    out = str(tmp_path)
+    fit_in(out, model=sequential())
+    fit_in(out, model=sequential())  # dense_2, dense_3, sgd_1: the same settings
+    wider = keras.Sequential([keras.Input((8,)), keras.layers.Dense(5, activation="relu"),
+                              keras.layers.Dense(3)])
+    with pytest.raises(SettingError, match="units: 4 -> 5"):
+        fit_in(out, model=wider)

@@ -7,7 +7,7 @@ figures and exports are in `track.py`, imported when a command needs them.
 """
 
 from kcourse.tracks import Track
-from kcourse.tracks.char_rnn.experiments import CHECKS, EXPERIMENTS
+from kcourse.tracks.char_rnn.experiments import CHECKS, EXPERIMENTS, SETTINGS, run_name
 
 TRACK = Track(
     name="char_rnn",
@@ -15,8 +15,14 @@ TRACK = Track(
     experiments=EXPERIMENTS,
     checks=CHECKS,
     impl="kcourse.tracks.char_rnn.track",
-    columns=("cell", "units", "smooth_loss", "val_loss_per_char", "test_loss_per_char"),
+    columns=("cell", "units", "final_smooth_loss", "best_updates", "val_loss_per_char",
+             "test_loss_per_char"),
+    legend="final_smooth_loss: at the last update; val_ and test_loss_per_char: the kept "
+           "model's (lowest smooth loss or validation loss, by `select`), saved after "
+           "best_updates updates",
     best=("val_loss_per_char", "min"),
     commands="kcourse.tracks.char_rnn.commands",
     order=4,
+    settings=SETTINGS,
+    run_name=run_name,
 )

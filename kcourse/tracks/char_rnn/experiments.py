@@ -4,6 +4,9 @@ The models read the text in order (truncated back-propagation through time); `te
 TFDS's `tiny_shakespeare` or the path of a UTF-8 text file (`--text`).
 """
 
+import os
+import re
+
 from kcourse.experiments import at_least, non_negative, one_of, positive
 
 CHAR_DEFAULTS = {
@@ -23,8 +26,9 @@ CHAR_DEFAULTS = {
     "updates": 100000,
     "minutes": 0.0,          # stop after this much training time (0: no limit)
     "log_every": 100,        # smooth loss every ... updates
-    "eval_every": 10000,     # validation loss and checkpoint every ... updates
-    "sample_every": 10000,   # a printed sample every ... updates
+    "eval_every": 0,         # validation loss and checkpoint every ... updates
+                             # (0: a tenth of the updates)
+    "sample_every": 0,       # a printed sample every ... updates (0: eval_every)
     "sample_length": 200,
     "final_sample_length": 1000,  # sampled from the model with the best smooth loss
     "temperature": 1.0,
@@ -59,7 +63,7 @@ EXPERIMENTS = {
         "reference": "DD2424 A4: ~39.5 after ~360k updates on its book; NumPy twin 47.55 "
                      "on tiny_shakespeare",
         "task": "char",
-        "defaults": {**CHAR_DEFAULTS, "updates": 300000},
+        "defaults": {**CHAR_DEFAULTS, "updates": 300000, "eval_every": 10000},
         "rows": [{}],
         "quick": CHAR_QUICK,
     },
@@ -99,8 +103,8 @@ CHECKS = {
     "updates": at_least(1),
     "minutes": non_negative(" (0: no limit)"),
     "log_every": at_least(1),
-    "eval_every": at_least(1),
-    "sample_every": at_least(1),
+    "eval_every": non_negative(" (0: a tenth of the updates)"),
+    "sample_every": non_negative(" (0: eval_every)"),
     "sample_length": at_least(1),
     "final_sample_length": at_least(1),
     "temperature": non_negative(" (0: greedy)"),
@@ -109,3 +113,44 @@ CHECKS = {
     "select": one_of("smooth_loss", "val_loss"),
     "threads": non_negative(" (0: TensorFlow's default)"),
 }
+
+# what each setting means (`kcourse list EXP`)
+SETTINGS = {
+    "text": "tiny_shakespeare (TFDS) or the path of a UTF-8 text file (--text)",
+    "cell": "vanilla (hand-written, the course's) | lstm | gru",
+    "units": "m, the size of the hidden state(s)",
+    "layers": "stacked recurrent layers",
+    "embedding_dim": "0: one-hot inputs (vanilla) / units (lstm, gru); else an embedding "
+                     "of this size",
+    "dropout": "dropout rate between layers",
+    "sigma": "std of the vanilla RNN's initial weights",
+    "seq_length": "characters per update (truncated back-propagation through time)",
+    "batch_size": "parallel contiguous streams of the text",
+    "optimizer": "adagrad (hand-written, the course's) | rmsprop (its variant) | adam",
+    "eta": "learning rate",
+    "clip": "gradient clipping threshold ...",
+    "clip_mode": "... element-wise (value, the course's) or by global norm (norm)",
+    "updates": "number of updates",
+    "minutes": "stop after this much training time (0: no limit)",
+    "log_every": "updates between smooth-loss history rows",
+    "eval_every": "updates between validation losses and checkpoints (0: a tenth of the "
+                  "updates)",
+    "sample_every": "updates between printed samples (0: as eval_every)",
+    "sample_length": "characters of each printed sample",
+    "final_sample_length": "characters sampled from the kept model at the end",
+    "temperature": "sampling temperature (0: greedy)",
+    "top_p": "nucleus sampling mass in (0, 1] (1: no cut)",
+    "val_chars": "evaluate on the first this many validation characters (0: all)",
+    "select": "the kept model: lowest smooth_loss (the course's) or val_loss",
+    "threads": "TensorFlow threads (0: its default); the batch of one runs faster on one",
+}
+
+
+def run_name(experiment, config):
+    """The default run directory's name: the experiment's, plus the text's file name
+    when the text is a user's file (`kcourse run a4 --text alice.txt` -> `a4-alice`)."""
+    text = config["text"]
+    if text == CHAR_DEFAULTS["text"]:
+        return experiment
+    stem = os.path.splitext(os.path.basename(text.rstrip("/\\")))[0]
+    return f"{experiment}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', stem).strip('-.') or 'text'}"

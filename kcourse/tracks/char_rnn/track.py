@@ -53,6 +53,11 @@ def build_optimizer(config):
     return keras.optimizers.Adam(config["eta"], **clip)
 
 
+def eval_every(config):
+    """Updates between validation losses: the setting, or (0) a tenth of the updates."""
+    return config["eval_every"] or max(1, config["updates"] // 10)
+
+
 def train_row(row):
     """Train one character model (a `kcourse.runs.RowContext`); return its metrics
     row and history rows."""
@@ -78,8 +83,8 @@ def train_row(row):
     run = fit_chars(model, build_optimizer(config), train_ids, updates=config["updates"],
                     seq_length=config["seq_length"], batch_size=config["batch_size"],
                     val_ids=val_ids, vocab=vocab,
-                    log_every=config["log_every"], eval_every=config["eval_every"],
-                    sample_every=config["sample_every"],
+                    log_every=config["log_every"], eval_every=eval_every(config),
+                    sample_every=config["sample_every"] or eval_every(config),
                     sample_length=config["sample_length"],
                     time_limit=config["minutes"] * 60 or None, select=config["select"],
                     max_loss=DIVERGED * config["seq_length"] * math.log(len(vocab)),
@@ -90,7 +95,8 @@ def train_row(row):
     save_model(model, os.path.join(row_dir, "model.keras"))
     chars = last["step"] * config["seq_length"] * config["batch_size"]
     result = {"updates": last["step"], "epochs": chars / len(train_ids),
-              "smooth_loss": last["smooth_loss"], "final_val_loss_per_char":
+              "smooth_loss": last["smooth_loss"], "final_smooth_loss": last["smooth_loss"],
+              "final_val_loss_per_char":
               last["val_loss_per_char"], "best_updates": run.best_step,
               f"best_{config['select']}": run.best_score,
               "val_loss_per_char": (last["val_loss_per_char"]
@@ -112,7 +118,8 @@ def train_row(row):
         print(f"\n--- {config['final_sample_length']} characters from {chosen} ---\n"
               f"{sample}\n")
     plots.plot_char_losses(rows, os.path.join(row.figures, f"{row.tag}_losses.png"),
-                           title=f"{config['cell']} RNN, {config['units']} units: {row.tag}")
+                           title=f"{os.path.basename(config['text'])}: {config['cell']} RNN, "
+                                 f"{config['units']} units ({row.tag})")
     return result, rows
 
 

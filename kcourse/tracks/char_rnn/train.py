@@ -135,6 +135,13 @@ def fit_chars(model, optimizer, train_ids, *, updates, seq_length=25, batch_size
             vanilla RNN on CPU: measured 20x, see benchmarks/bench_rnn.py).
         out_dir: checkpoints (at every evaluation and at the end), history and samples
             go to `out_dir/checkpoints`; an interrupted run resumes from the latest.
+            TensorBoard logs go to `out_dir/logs`, as `keras.callbacks.TensorBoard`
+            writes them (see `kcourse.training.fit`): train/`smooth_loss`,
+            train/`batch_loss` (the mean loss of the last `log_every` updates),
+            train/`epoch_learning_rate` and validation/`epoch_loss_per_char`, at every
+            `log_every` (validation: `eval_every`) updates.
+        resume: see `kcourse.training.fit`: True resumes from checkpoints of the same
+            settings, "force" from any, False starts again.
         seed: seed of the samples.
         verbose: 1 for a progress bar and the samples, 0 for silence.
 

@@ -5,13 +5,16 @@ TensorFlow-free: the experiments are plain data (`experiments.py`); the training
 figures and exports are in `track.py`, imported when a command needs them.
 """
 
+import os
+
 from kcourse.tracks import Track
-from kcourse.tracks.cifar_mlp.experiments import CHECKS, EXPERIMENTS
+from kcourse.tracks.cifar_mlp.experiments import CHECKS, EXPERIMENTS, SETTINGS
 
 TRACK = Track(
     name="cifar_mlp",
     title="CIFAR-10 linear classifiers and k-layer nets (DD2424 A1-A3)",
     experiments=EXPERIMENTS,
+    settings=SETTINGS,
     checks=CHECKS,
     impl="kcourse.tracks.cifar_mlp.track",
     columns=("train_cost", "val_accuracy", "test_accuracy", "ensemble_test_accuracy"),
@@ -22,3 +25,19 @@ TRACK = Track(
     rules=((lambda c: "eta_min" not in c or c["eta_min"] <= c["eta_max"],
             "eta_min={eta_min} is above eta_max={eta_max}"),),
 )
+
+
+def report_figures(run_dir, metrics, out_folder):
+    """`kcourse report`: the class templates of every row of a one-layer-classifier run
+    (a1, a1-best) side by side in `out_folder/templates.png`; nothing for the k-layer
+    runs. TensorFlow loads only for the one-layer runs (their rows' model.keras)."""
+    if EXPERIMENTS.get(metrics.get("experiment"), {}).get("task") != "linear" or not any(
+            os.path.exists(os.path.join(run_dir, "rows", row.get("tag", ""), "model.keras"))
+            for row in metrics.get("rows", [])):
+        return []
+    from kcourse import console
+
+    console.load_tensorflow()  # quietly, under the command line
+    from kcourse.tracks.cifar_mlp.track import report_figures as draw
+
+    return draw(run_dir, metrics, out_folder)

@@ -10,7 +10,7 @@ def add_commands(commands):
     parser = commands.add_parser("lr-range", help="learning-rate range test: plot accuracy "
                                                   "against the rate, suggest eta_min and "
                                                   "eta_max (a2-*, a3-* experiments)")
-    run_options(parser, "runs/EXPERIMENT-lr-range", fresh=False)
+    run_options(parser, "runs/EXPERIMENT-lr-range")
     parser.add_argument("--eta-min", type=finite_float, default=1e-5, help="default 1e-5")
     parser.add_argument("--eta-max", type=finite_float, default=1.0, help="default 1")
     parser.add_argument("--epochs", type=int, default=8, help="default 8")
@@ -34,13 +34,17 @@ def cmd_lr_range(args):
                            f"{args.eta_max}")
     if args.epochs < 1:
         raise SettingError(f"--epochs must be at least 1, got {args.epochs}")
-    from kcourse.tracks.cifar_mlp.track import lr_range_experiment
-
     out = args.out or default_run_dir(args.experiment + "-lr-range", args.quick)
-    suggestion = lr_range_experiment(args.experiment, config, out=out,
-                                     data_dir=args.data_dir, seed=args.seed,
-                                     eta_min=args.eta_min, eta_max=args.eta_max,
-                                     epochs=args.epochs, verbose=0 if args.quiet else 1)
+    settings = {"experiment": args.experiment, "config": config, "seed": args.seed,
+                "eta_min": args.eta_min, "eta_max": args.eta_max, "epochs": args.epochs}
+    suggestion = _measured(out, settings, args.fresh)
+    if suggestion is None:
+        from kcourse.tracks.cifar_mlp.track import lr_range_experiment
+
+        suggestion = lr_range_experiment(args.experiment, config, out=out,
+                                         data_dir=args.data_dir, seed=args.seed,
+                                         eta_min=args.eta_min, eta_max=args.eta_max,
+                                         epochs=args.epochs, verbose=0 if args.quiet else 1)
     print(f"\nSuggested cyclical range: eta_min={suggestion['eta_min']:.3g}, "
           f"eta_max={suggestion['eta_max']:.3g} (validation accuracy peaks at "
           f"{suggestion['peak_val_accuracy']:.4f}).")
@@ -48,3 +52,35 @@ def cmd_lr_range(args):
           f"{suggestion['eta_min']:.3g} --set eta_max={suggestion['eta_max']:.3g}")
     print(f"Plot: {os.path.join(out, 'lr_range.png')}")
     return 0
+
+
+def _measured(out, settings, fresh):
+    """The suggestion of a range test `out` already holds with the same `settings`
+    (None when there is none, or with `fresh`, which deletes it); another test's
+    directory is refused."""
+    import json
+    import os
+    import shutil
+
+    from kcourse.runs.layout import check_out_dir, read_json
+
+    check_out_dir(out)
+    path = os.path.join(out, "lr_range.json")
+    if not os.path.exists(path):
+        if fresh and os.path.isdir(out) and os.listdir(out):
+            raise SettingError(f"--fresh would delete {out}, which holds no range test; "
+                               "choose another --out")
+        return None
+    if fresh:
+        shutil.rmtree(out)
+        return None
+    try:
+        saved = read_json(path)
+        same = all(json.loads(json.dumps(v)) == saved.get(k) for k, v in settings.items())
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        raise SettingError(f"{out} holds a range test of other settings; choose another "
+                           "--out or pass --fresh to measure again")
+    print(f"{out} already holds this range test (--fresh measures it again).")
+    return saved["suggestion"]

@@ -219,3 +219,31 @@ CHECKS = {
     "translate": (lambda v: 0 <= v <= 8, "must be 0 to 8 pixels"),
     "evals_per_cycle": at_least(1),
 }
+
+# what each setting means (`kcourse list EXP`)
+SETTINGS = {
+    "data": "split preset: a1 (batch 1 / 2 / test, 10k each) | search (45k / 5k) | "
+            "full (49k / 1k)",
+    "loss": "cross_entropy | svm (multi-class SVM, the A1 bonus)",
+    "lambda": "weight of the L2 penalty lambda * ||W||^2 (weights, not biases)",
+    "eta": "learning rate (linear classifiers)",
+    "epochs": "passes over the training split (linear classifiers)",
+    "batch_size": "examples per update",
+    "init": "weight init: gaussian (std sigma) | xavier (N(0, 1/fan_in)) | he "
+            "(N(0, 2/fan_in))",
+    "sigma": "std of the gaussian init",
+    "decay": "step decay: eta is multiplied by this ...",
+    "decay_every": "... every this many epochs",
+    "flip": "augmentation: random left-right flips of training images",
+    "hidden": "hidden layer sizes, comma-separated (e.g. 50,50)",
+    "batch_norm": "batch normalization before every hidden ReLU (A3)",
+    "dropout": "dropout rate after every hidden ReLU",
+    "eta_min": "cyclical learning rate: lowest rate",
+    "eta_max": "cyclical learning rate: highest rate",
+    "n_s": "cyclical step size in updates (half a cycle); 0 = 2 * floor(n / batch_size)",
+    "cycles": "number of learning-rate cycles (the length of training)",
+    "policy": "cycle shape: triangular | triangular2 (halving) | exp_range",
+    "translate": "augmentation: random shifts of up to this many pixels",
+    "ensemble": "evaluate the snapshot ensemble of the models at the cycle ends",
+    "evals_per_cycle": "validation measures per cycle (history rows, curves)",
+}

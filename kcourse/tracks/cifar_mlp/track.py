@@ -5,7 +5,8 @@ model, the gradient check, the learning-rate range test and the tuning hooks.
 DIR/rows/<tag>/ holds the checkpoints, TensorBoard logs, model.keras and
 preprocessing.npz (the training mean and std, for the served graph); DIR/figures/
 the loss, cost, accuracy and learning-rate curves, the weight templates of a
-one-layer classifier and the test confusion matrix.
+one-layer classifier and the test confusion matrix. `report_figures` draws the
+templates of every row of a run side by side, for `kcourse report`.
 """
 
 import os
@@ -162,6 +163,29 @@ def train_row(row):
                 std=splits.std)
     figures(row, model, history, splits)
     return result, history.rows
+
+
+def report_figures(run_dir, metrics, out_folder):
+    """The weight templates of every finished one-layer row of a run, one line of
+    class images per row, in `out_folder/templates.png` (for `kcourse report`)."""
+    import kcourse
+
+    kernels = {}
+    for row in metrics["rows"]:
+        path = os.path.join(run_dir, "rows", row["tag"], "model.keras")
+        if not os.path.exists(path):
+            continue  # an unfinished row
+        model = kcourse.load_model(path)
+        if any(layer.name == "linear" for layer in model.layers):
+            label = row["tag"]
+            if isinstance(row.get("test_accuracy"), float):
+                label += f"\ntest {100 * row['test_accuracy']:.2f}%"
+            kernels[label] = model.get_layer("linear").kernel.numpy()
+    if not kernels:
+        return []
+    return [plots.plot_template_grid(
+        kernels, CLASS_NAMES, os.path.join(out_folder, "templates.png"),
+        title=f"{metrics['experiment']}: class templates of every row")]
 
 
 def gradcheck(spec, data_dir=None, seed=0):

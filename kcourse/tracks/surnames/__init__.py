@@ -8,12 +8,13 @@ figures and exports are in `track.py`, imported when a command needs them.
 """
 
 from kcourse.tracks import Track
-from kcourse.tracks.surnames.experiments import CHECKS, EXPERIMENTS, RULES
+from kcourse.tracks.surnames.experiments import CHECKS, EXPERIMENTS, RULES, SETTINGS
 
 TRACK = Track(
     name="surnames",
     title="surname -> language, a character ConvNet (DD2424 A3, 2019 edition)",
     experiments=EXPERIMENTS,
+    settings=SETTINGS,
     checks=CHECKS,
     impl="kcourse.tracks.surnames.track",
     columns=("compensation", "train_accuracy", "val_accuracy", "test_accuracy"),

@@ -118,3 +118,26 @@ CHECKS = {
 RULES = ((lambda c: c["data"] != "dd2424" or c["k1"] + c["k2"] - 2 < 19,
           "k1={k1} and k2={k2} leave no position of a 19-character name (k1 + k2 must be "
           "at most 20)"),)
+
+# what each setting means (`kcourse list EXP`)
+SETTINGS = {
+    "data": "dd2424: the course's files | tutorial: the PyTorch char-RNN tutorial's set",
+    "validation": "course: the data's validation split | inner: 14 names per class carved "
+                  "from the training names (searches)",
+    "k1": "width of the first layer's filters (characters)",
+    "n1": "number of first-layer filters",
+    "k2": "width of the second layer's filters",
+    "n2": "number of second-layer filters",
+    "conv": "matrix: kcourse.layers.MatrixConv1D (the course's) | keras: keras Conv1D",
+    "dropout": "dropout rate before the dense layer",
+    "compensation": "class imbalance: none | balanced (sampling) | weighted (loss "
+                    "1/(K n_y))",
+    "eta": "SGD learning rate",
+    "schedule": "constant | cosine (eta decays to 0 over the updates)",
+    "momentum": "SGD momentum rho",
+    "batch_size": "names per update",
+    "updates": "number of updates",
+    "eval_every": "updates between validation measures (and confusion-matrix PNGs)",
+    "members": "networks in the row: above 1 an ensemble (seeds seed, seed + 1, ...) "
+               "whose scores are averaged",
+}
