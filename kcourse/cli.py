@@ -7,10 +7,10 @@ import importlib
 import os
 import sys
 
+from kcourse import console
 from kcourse.errors import DataNotFoundError, SettingError
 
 DIVERGED = 3  # exit code of a run in which a row diverged
-NO_TENSORFLOW = ("list", "report")  # commands that start at once
 
 
 def data_options(parser):
@@ -133,6 +133,9 @@ def build_parser():
     predict.add_argument("--top", type=int, default=3, help="classes per input (default 3)")
     predict.add_argument("--allow-diverged", action="store_true",
                          help="answer with a row whose training diverged (refused otherwise)")
+    predict.add_argument("--draw", metavar="DIR",
+                         help="write each input with the objects found drawn to "
+                              "DIR/<name>_boxes.png (localization runs)")
     verbose_option(predict)
     report = commands.add_parser(
         "report", help="the results of run directories as one Markdown and one HTML page: "
@@ -266,6 +269,7 @@ def checked_options(args, search=False):
 
 def cmd_run(args):
     options = checked_options(args)
+    console.load_tensorflow()
     from kcourse import experiments
     from kcourse.runs import run_experiment, summary_table
 
@@ -287,6 +291,7 @@ def cmd_run(args):
 
 def cmd_tune(args):
     options = checked_options(args, search=True)
+    console.load_tensorflow()
     from tuning.search import run_search, search_summary
 
     results = run_search(args.experiment, **options)
@@ -296,6 +301,7 @@ def cmd_tune(args):
 
 
 def cmd_export(args):
+    console.load_tensorflow()
     from kcourse.serving import export
 
     path = export(args.run_dir, args.out_dir, args.version, args.row, args.format,
@@ -307,13 +313,22 @@ def cmd_export(args):
 
 
 def cmd_predict(args):
+    console.load_tensorflow()
     from kcourse.serving import predict
 
-    for given, classes in predict(args.run_dir, args.inputs, args.row, args.top,
-                                  allow_diverged=args.allow_diverged):
-        answer = "  ".join(f"{name} {p:.3f}" for name, p in classes)
+    for given, answer in predict(args.run_dir, args.inputs, args.row, args.top,
+                                 allow_diverged=args.allow_diverged, draw=args.draw):
         shown = given.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        print(f"{shown}: {answer}")
+        if answer and isinstance(answer[0], dict):  # objects found
+            text = "  ".join(f"{o['class']} {o['confidence']:.3f} at "
+                             f"[{', '.join(f'{v:g}' for v in o['box'])}]" for o in answer)
+        elif answer == []:
+            text = "nothing found"
+        else:
+            text = "  ".join(f"{name} {p:.3f}" for name, p in answer)
+        print(f"{shown}: {text}")
+    if args.draw:
+        print(f"Drawn: {args.draw}/")
     return 0
 
 
@@ -333,6 +348,7 @@ def cmd_gradcheck(args):
     if "gradcheck" not in spec:
         raise SettingError(f"{args.experiment} has no gradient check")
     track = experiments.track_of(args.experiment)
+    console.load_tensorflow()
     threshold, results = track.module().gradcheck(spec, args.data_dir, args.seed)
     worst = 0.0
     for setting, errors in results:
@@ -352,12 +368,12 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if getattr(args, "tfds_dir", None):
             os.environ["TFDS_DATA_DIR"] = os.path.abspath(args.tfds_dir)
-        if args.command != "list":
-            from kcourse import console
-
-            console.quiet(not getattr(args, "verbose", False),
-                          load=args.command not in NO_TENSORFLOW)
-        return args.handlers[args.command](args)
+        previous = console.QUIET
+        console.quiet(not getattr(args, "verbose", False), load=False)
+        try:  # the handlers load TensorFlow (console.load_tensorflow) once arguments pass
+            return args.handlers[args.command](args)
+        finally:
+            console.QUIET = previous
     except SettingError as error:
         print(f"kcourse: error: {error}", file=sys.stderr)
         return 2

@@ -34,8 +34,8 @@ def _stderr_to_file():
 def quiet(flag=True, load=True):
     """Make the process quiet (`flag`) or leave TensorFlow's logging as it is.
 
-    Quiet: TensorFlow's C++ logging at warnings-and-above off (`TF_CPP_MIN_LOG_LEVEL=2`
-    unless the user set it), TensorFlow imported with its start-up lines (oneDNN, CPU
+    Quiet: TensorFlow's C++ information and warning messages off
+    (`TF_CPP_MIN_LOG_LEVEL=2` unless the user set it; errors still show), TensorFlow imported with its start-up lines (oneDNN, CPU
     features, absl's "log messages before InitializeLog") swallowed, and absl's Python
     logging (TFDS's "Variant folder ... has no dataset_info.json") at errors only. A
     failing import still shows everything it printed. `load=False` leaves the import to
@@ -55,14 +55,17 @@ def load_tensorflow():
     if not QUIET:
         return
     if "tensorflow" not in sys.modules or "tensorflow_datasets" not in sys.modules:
+        failed = None
         with _stderr_to_file() as captured:
             try:
                 import tensorflow  # noqa: F401
                 import tensorflow_datasets  # noqa: F401
-            except BaseException:
+            except BaseException as error:
                 captured.seek(0)
-                sys.stderr.write(captured.read().decode("utf-8", "replace"))
-                raise
+                failed, printed = error, captured.read().decode("utf-8", "replace")
+        if failed is not None:  # fd 2 is the console again: show what the import printed
+            sys.stderr.write(printed)
+            raise failed
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)

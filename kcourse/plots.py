@@ -276,3 +276,67 @@ def plot_char_losses(rows, path, title=None):
         ax.grid(alpha=0.3)
     fig.suptitle(title or "character model")
     return _save(fig, path)
+
+
+def plot_canvas_boxes(images, truths, predictions, path, titles=None, title=None,
+                      columns=6):
+    """Gray canvases with their boxes drawn: the true ones in green, the predicted ones
+    in red, each with its label (class and, for predictions, confidence).
+
+    Args:
+        images: `(n, H, W)` or `(n, H, W, 1)`, uint8 (0-255) or float in [0, 1].
+        truths, predictions: one list per image (or None for none) of boxes
+            `(x_min, y_min, x_max, y_max, label)` in pixels, edges on pixel borders
+            (pixel `(r, c)` covers `[c, c + 1) x [r, r + 1)`); `label` a short text.
+        path: the PNG file to write.
+        titles: optional line above each canvas.
+        title: optional title of the figure.
+        columns: canvases per line.
+    """
+    from matplotlib.patches import Rectangle
+
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., 0]
+    n = len(images)
+    truths = truths if truths is not None else [None] * n
+    predictions = predictions if predictions is not None else [None] * n
+    columns = max(1, min(columns, n))
+    lines = -(-n // columns)
+    height, width = images.shape[1:3]
+    size = 2.0 / 60  # inches per pixel (a 48x60 canvas: 2.0 x 1.6 inches)
+    fig, axes = _subplots(lines, columns, squeeze=False,
+                          figsize=(size * width * columns + 0.2,
+                                   (size * height + (0.2 if titles is not None else 0))
+                                   * lines + 0.4))
+    high = 255 if images.dtype == np.uint8 else 1.0
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i in range(n):
+        ax = axes[i // columns][i % columns]
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=high, extent=(0, width, height, 0),
+                  interpolation="nearest")
+        for boxes, colour, below in ((truths[i], "lime", False), (predictions[i], "red", True)):
+            for x0, y0, x1, y1, label in boxes or []:
+                if not np.all(np.isfinite([x0, y0, x1, y1])):
+                    continue
+                # far outside the canvas (an untrained model's boxes): drawn to its margin
+                x0, x1 = np.clip([x0, x1], -width, 2 * width)
+                y0, y1 = np.clip([y0, y1], -height, 2 * height)
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False,
+                                       edgecolor=colour, linewidth=1.2))
+                if label:
+                    tx = float(np.clip(min(x0, x1) + 0.5, 0, width - 1))
+                    ty = float(np.clip((max(y0, y1) - 0.5) if below else (min(y0, y1) + 0.5),
+                                       0, height))
+                    ax.text(tx, ty, str(label), color=colour, fontsize=6, clip_on=True,
+                            va="bottom" if below else "top", ha="left",
+                            bbox={"facecolor": "black", "alpha": 0.5, "pad": 0.5,
+                                  "linewidth": 0})
+        ax.set_xlim(0, width)
+        ax.set_ylim(height, 0)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=6)
+    if title:
+        fig.suptitle(title + "  (green: true, red: predicted)", fontsize=8)
+    return _save(fig, path)

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from kcourse.errors import SettingError
@@ -165,9 +166,10 @@ def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=
         raise
 
 
-def predict(run_dir, inputs, row=None, top=3, allow_diverged=False):
+def predict(run_dir, inputs, row=None, top=3, allow_diverged=False, draw=None):
     """The `top` classes, with probabilities, of every input, answered by the model a
-    `kcourse export` of the run serves (the same graph, written and loaded here).
+    `kcourse export` of the run serves (the same graph, written and loaded here); for a
+    track that finds objects (its module has `describe`), the objects found.
 
     Args:
         run_dir: the run directory.
@@ -178,9 +180,12 @@ def predict(run_dir, inputs, row=None, top=3, allow_diverged=False):
         top: how many classes per input.
         allow_diverged: answer with a row whose training diverged (refused otherwise,
             as by `export`).
+        draw: a folder to write each input with the objects found drawn
+            (`<input name>_boxes.png`; tracks that find objects).
 
     Returns:
-        `[(input, [(class name, probability), ...]), ...]`.
+        `[(input, [(class name, probability), ...]), ...]`, or for a track that finds
+        objects `[(input, [{"box", "class", "confidence"}, ...]), ...]`.
     """
     info, row_dir = run_row(run_dir, row)
     if info.get("diverged") and not allow_diverged:
@@ -194,6 +199,9 @@ def predict(run_dir, inputs, row=None, top=3, allow_diverged=False):
     if not hasattr(impl, "predict_inputs"):
         raise SettingError(f"{info['experiment']} ({info['track']}) is not a classifier "
                            "that `kcourse predict` serves")
+    if draw is not None and not hasattr(impl, "draw"):
+        raise SettingError(f"--draw is for tracks that find objects; {info['experiment']} "
+                           "classifies")
     tensor = impl.predict_inputs(inputs)
     class_names = impl.class_names(row_dir)
     with tempfile.TemporaryDirectory(prefix="kcourse-predict-") as tmp:
@@ -201,12 +209,20 @@ def predict(run_dir, inputs, row=None, top=3, allow_diverged=False):
         served = tf.saved_model.load(tmp).signatures["serving_default"]
         name = next(iter(served.structured_input_signature[1]))
         try:
-            probabilities = served(**{name: tensor})["probabilities"].numpy()
+            outputs = {k: v.numpy() for k, v in served(**{name: tensor}).items()}
         except tf.errors.InvalidArgumentError as error:
             raise SettingError(f"the model refused the inputs: {error.message.splitlines()[0]}"
                                ) from None
+    if hasattr(impl, "describe"):  # objects: boxes, classes, confidences
+        found = impl.describe(outputs, class_names)
+        if draw is not None:
+            os.makedirs(draw, exist_ok=True)
+            impl.draw(np.asarray(tensor), found, [
+                os.path.join(draw, os.path.splitext(os.path.basename(str(given)))[0] +
+                             "_boxes.png") for given in inputs])
+        return list(zip(inputs, found))
     answers = []
-    for given, p in zip(inputs, probabilities):
+    for given, p in zip(inputs, outputs["probabilities"]):
         best = p.argsort()[::-1][:int(top)]
         answers.append((given, [(class_names[i], float(p[i])) for i in best]))
     return answers

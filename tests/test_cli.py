@@ -121,6 +121,7 @@ def test_offline_without_data_fails_fast_with_instructions(tmp_path):
     assert result.returncode == 1
     assert "KCOURSE_DATA_DIR" in result.stderr and "--data-dir" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # refused before training: nothing left behind
 
 
 def test_parse_and_resolve_settings():
@@ -188,6 +189,18 @@ def test_run_a1_quick_end_to_end_and_resume(real_data_dir, tmp_path):
     other = kcourse("run", "a1", "--quick", "--set", "eta=0.5", "--data-dir", real_data_dir,
                     "--out", str(out))
     assert other.returncode == 2 and "--fresh" in other.stderr
+
+    # the run's report: its table (accuracies in percent), its figures, its command
+    report = kcourse("report", str(out), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report" / "report.md").read_text()
+    for row in metrics["rows"]:
+        assert f"{row['test_accuracy']:.2%}" in page
+    assert "kcourse run a1 --quick " in page and f"--out {out}" in page
+    links = [part.split(")")[0] for part in page.split("](")[1:] if ".png)" in part]
+    assert any("templates" in link for link in links) and len(links) >= 12
+    assert all((tmp_path / "report" / link).exists() for link in links)
+    assert "<table>" in (tmp_path / "report" / "report.html").read_text()
 
 
 def test_gradcheck_a1_passes_on_real_data(real_data_dir):

@@ -283,3 +283,23 @@ def test_predict_refuses_a_track_that_is_not_a_classifier(tmp_path):
         {"experiment": "a4", "rows": [{"tag": "00", "val_loss_per_char": 2.0}]}))
     with pytest.raises(SettingError, match="not a classifier that `kcourse predict` serves"):
         predict(str(tmp_path / "run"), ["ROMEO"])
+
+
+def test_the_readme_onnx_example_runs_as_written(real_data_dir, tmp_path):
+    """The README's ONNX example: its shell commands (a quick run instead of the full
+    one) and its Python block, as written, in a fresh directory."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- onnx-example:", 1)[1].split("```python\n", 1)[1]
+    block = block.split("```", 1)[0]
+    run = kcourse_cli("run", "a1", "--quick", "--set", "epochs=10", "--data-dir",
+                      real_data_dir, "--out", str(tmp_path / "runs" / "a1-10"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    export = kcourse_cli("export", str(tmp_path / "runs" / "a1-10"),
+                         str(tmp_path / "export"), "--format", "onnx")
+    assert export.returncode == 0, export.stderr[-2000:]
+    result = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300,
+                            env={**os.environ, "KCOURSE_DATA_DIR": real_data_dir,
+                                 "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("[") == 3  # class names, class ids, labels

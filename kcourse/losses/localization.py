@@ -8,7 +8,7 @@ def _split(y_true, y_pred):
     """Checked and cast: `(p_true, box_true, c_true, logit, box_pred, class_logits)`."""
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    if y_true.shape[-1] != 6 or (y_pred.shape[-1] is not None and y_pred.shape[-1] < 7):
+    if y_true.shape[-1] not in (None, 6) or (y_pred.shape[-1] is not None and y_pred.shape[-1] < 7):
         raise ValueError(f"labels of shape {tuple(y_true.shape)} and predictions of shape "
                          f"{tuple(y_pred.shape)}: give labels (..., 6) [p_c, x, y, w, h, c] "
                          "and predictions (..., 5 + K) [p_c logit, x, y, w, h, K class "
@@ -67,8 +67,13 @@ class LocalizationLoss(keras.losses.Loss):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
 
     def call(self, y_true, y_pred):
+        y_true = ops.convert_to_tensor(y_true)
+        # where there is no object the box and class are ignored, whatever they hold
+        # (NaN included: 0 * NaN would be NaN)
+        y_true = ops.where(ops.expand_dims(y_true[..., 0] > 0, -1), y_true,
+                           ops.zeros_like(y_true))
         bce, mse, ce = localization_loss_terms(y_true, y_pred)
-        p = ops.cast(ops.convert_to_tensor(y_true)[..., 0], bce.dtype)
+        p = ops.cast(y_true[..., 0], bce.dtype)
         loss = bce + p * (mse + ce)
         rank = len(loss.shape)
         if rank > 1:  # a grid per example: sum over the cells

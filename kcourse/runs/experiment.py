@@ -8,7 +8,7 @@ import shutil
 import time
 
 from kcourse import experiments
-from kcourse.errors import DataNotFoundError, SettingError
+from kcourse.errors import CheckpointMismatch, DataNotFoundError, SettingError
 from kcourse.tracks import tracks
 from kcourse.runs.layout import (check_config, check_out_dir, default_run_dir, locked,
                                  read_json, row_tag, start_fresh, write_history_csv,
@@ -137,7 +137,13 @@ def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fr
                 context = RowContext(name, spec, config, out, tag, row_dir, data_dir, seed,
                                      verbose)
                 started = time.perf_counter()
-                result, history_rows = impl.train_row(context)
+                try:
+                    result, history_rows = impl.train_row(context)
+                except CheckpointMismatch as error:  # say it with the command line's words
+                    raise SettingError(
+                        f"row {tag} of {out} has checkpoints of a training with other "
+                        f"settings ({'; '.join(error.changes)}); train that row again "
+                        f"with --fresh-row {index}, or start over with --fresh") from None
                 if not any(k.endswith("_seconds") for k in result):  # wall clock, this call
                     result["row_seconds"] = time.perf_counter() - started
                 result = {"tag": tag, **config, **result}

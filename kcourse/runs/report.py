@@ -20,8 +20,7 @@ run directories); the comparison figures are always written into OUT/<section>/.
 
 A track adds figures by defining, in its TensorFlow-free package (the module that
 defines `TRACK`), `report_figures(run_dir, metrics, out_folder) -> [PNG paths]`; the
-function imports the track's TensorFlow side itself when it needs it (a Track field
-naming a "module:function" is honoured too, `getattr(track, "report_figures")`).
+function imports the track's TensorFlow side itself when it needs it.
 """
 
 import csv
@@ -227,9 +226,11 @@ def row_columns(run, spec, track):
     present = [c for i, c in enumerate(wanted)
                if c not in wanted[:i] and any(c in r for r in rows)
                and (c not in ("selected", "diverged") or any(r.get(c) for r in rows))]
-    if not any(c in results for c in present):  # an unknown track: its accuracies
-        present[-1:-1] = [k for k in rows[0] if _is_accuracy(k)
-                          and isinstance(rows[0][k], (int, float))]
+    if not any(c in results for c in present):  # an unknown track: its accuracies,
+        marks = [c for c in present if c in ("selected", "diverged")]  # before the marks
+        present = [c for c in present if c not in marks] + [
+            k for k in rows[0] if _is_accuracy(k) and isinstance(rows[0][k], (int, float))
+            and k not in present] + marks
     return present
 
 
@@ -281,10 +282,6 @@ def _track_hook(track):
     """The track's `report_figures` function, or None (see the module's docstring)."""
     if track is None:
         return None
-    named = getattr(track, "report_figures", None)
-    if isinstance(named, str):
-        module, _, function = named.replace(":", ".").rpartition(".")
-        return getattr(importlib.import_module(module), function)
     package = track.impl.rpartition(".")[0]
     if not package:
         return None
@@ -408,17 +405,16 @@ def run_section(run, out, slug, copy=True, say=print):
     if path:
         compared.append(("every row: " + ", ".join(comparison_metrics(run, track))
                          .replace("_", " "), rel(path)))
-    hook = _track_hook(track)
-    if hook is not None:
-        try:
-            extra = hook(run["path"], metrics, folder) or []
-        except Exception as error:  # a track's extra figure must not cost the report
-            say(f"kcourse report: the track figures of {run['path']} failed "
-                f"({type(error).__name__}: {error}); the report goes on without them")
-            extra = []
-        for path in extra:
-            caption = os.path.splitext(os.path.basename(path))[0].replace("_", " ")
-            compared.append((caption, rel(path)))
+    try:  # a track's extra figures (finding or drawing them) must not cost the report
+        hook = _track_hook(track)
+        extra = (hook(run["path"], metrics, folder) or []) if hook is not None else []
+    except Exception as error:
+        extra = []
+        say(f"kcourse report: the track figures of {run['path']} failed "
+            f"({type(error).__name__}: {error}); the report goes on without them")
+    for path in extra:
+        caption = os.path.splitext(os.path.basename(path))[0].replace("_", " ")
+        compared.append((caption, rel(path)))
     if compared:
         blocks += [("heading", "Rows compared"), ("figures", compared, "wide")]
 

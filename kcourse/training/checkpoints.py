@@ -189,8 +189,11 @@ def setting_differences(old, new, limit=6, ignore=("length",)):
     old, new = _flatten(old), _flatten(new)
     keys = list(old) + [k for k in new if k not in old]
     missing = "(not set)"
+    # a key on one side only, with the value None, is an argument a Keras version added
+    # or dropped (e.g. loss_scale_factor): not a change of the training
     lines = [f"{k}: {_short(old.get(k, missing))} -> {_short(new.get(k, missing))}"
-             for k in keys if old.get(k, missing) != new.get(k, missing)]
+             for k in keys if old.get(k, missing) != new.get(k, missing)
+             and not (k not in old and new[k] is None or k not in new and old[k] is None)]
     if len(lines) > limit:
         lines = lines[:limit] + [f"and {len(lines) - limit} more"]
     return lines

@@ -15,6 +15,7 @@ infinite.
 import math
 import numbers
 import os
+import shutil
 import sys
 import time
 
@@ -22,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kcourse.errors import SettingError
+from kcourse.errors import CheckpointMismatch
 from kcourse.training.checkpoints import (Checkpointer, setting_differences,
                                           training_settings)
 from kcourse.training.evaluation import make_evaluator
@@ -208,6 +209,9 @@ def restore_checkpoint(checkpointer, settings, resume, total, verbose=1):
             print(f"Starting again (resume=False): removing the checkpoints in "
                   f"{checkpointer.directory}.")
         checkpointer.clear()
+        logs = os.path.join(os.path.dirname(checkpointer.directory), "logs")
+        if os.path.isdir(logs):  # the old run's curves would overlap the new ones
+            shutil.rmtree(logs)
         checkpointer.write_settings(settings)
         return None, []
     stored, steps = checkpointer.read_settings(), checkpointer.steps()
@@ -215,11 +219,11 @@ def restore_checkpoint(checkpointer, settings, resume, total, verbose=1):
     if steps and steps[-1] > total and resume != "force":
         changes.append(f"updates: {steps[-1]} done -> {total}")
     if changes and resume != "force":
-        raise SettingError(
+        raise CheckpointMismatch(
             f"the checkpoints in {checkpointer.directory} are of a training with other "
             f"settings ({'; '.join(changes)}). To keep them, give another out_dir; to "
             "train from the start, delete that folder or pass resume=False; to "
-            "continue from them with the new settings, pass resume='force'.")
+            "continue from them with the new settings, pass resume='force'.", changes)
     saved = checkpointer.restore()
     if saved is None or stored != settings:
         checkpointer.write_settings(settings)

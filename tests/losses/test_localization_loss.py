@@ -111,3 +111,20 @@ def test_config_round_trip_training_step_and_saving(tmp_path):
     again = loaded.evaluate(x, y_true, verbose=0, return_dict=True)
     assert again["loss"] == pytest.approx(after["loss"], rel=1e-5)
     assert again["score"] == pytest.approx(after["score"], rel=1e-5)
+
+
+def test_box_and_class_are_ignored_where_there_is_no_object():
+    """What an empty example's label holds past p_c (zeros, garbage, NaN) changes
+    nothing: neither the loss nor its gradient."""
+    import tensorflow as tf
+
+    pred = tf.Variable(np.random.default_rng(1).normal(size=(2, 15)).astype("float32"))
+    losses, grads = [], []
+    for filler in (0.0, 7.0, np.nan):
+        y = np.array([[0, *[filler] * 5], [1, 0.5, 0.5, 0.2, 0.3, 4]], "float32")
+        with tf.GradientTape() as tape:
+            loss = LocalizationLoss()(y, pred)
+        losses.append(float(loss))
+        grads.append(tape.gradient(loss, pred).numpy())
+    assert np.isfinite(losses).all() and len(set(losses)) == 1
+    assert all(np.array_equal(grads[0], g) for g in grads[1:])

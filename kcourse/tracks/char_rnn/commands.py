@@ -27,7 +27,7 @@ def run_overrides(args, experiment):
 
 
 def add_commands(commands):
-    from kcourse.cli import finite_float, seed_value
+    from kcourse.cli import finite_float, seed_value, verbose_option
 
     sample = commands.add_parser("sample", help="generate text with a trained character "
                                                 "model (a4, a4-long, char-lstm runs)")
@@ -41,12 +41,16 @@ def add_commands(commands):
                         help="nucleus sampling mass in (0, 1] (default 1: no cut)")
     sample.add_argument("--seed", type=seed_value, default=0,
                         help="random seed, 0 to 2**32 - 1 (default 0)")
+    verbose_option(sample)
     return {"sample": cmd_sample}
 
 
 def cmd_sample(args):
     if args.length < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
         raise SettingError("need --length >= 1, --temperature >= 0 and 0 < --top-p <= 1")
+    from kcourse import console
+
+    console.load_tensorflow()
     from kcourse.runs import run_row
     from kcourse.tracks.char_rnn.generation import MAX_LENGTH, generate
     from kcourse.tracks.char_rnn.track import load_row

@@ -1,6 +1,8 @@
 """`kcourse lr-range`: the learning-rate range test of a multi-layer experiment
 (TensorFlow-free until it runs)."""
 
+import os
+
 from kcourse.errors import SettingError
 
 
@@ -18,8 +20,6 @@ def add_commands(commands):
 
 
 def cmd_lr_range(args):
-    import os
-
     from kcourse import experiments
     from kcourse.runs import default_run_dir
 
@@ -39,6 +39,9 @@ def cmd_lr_range(args):
                 "eta_min": args.eta_min, "eta_max": args.eta_max, "epochs": args.epochs}
     suggestion = _measured(out, settings, args.fresh)
     if suggestion is None:
+        from kcourse import console
+
+        console.load_tensorflow()
         from kcourse.tracks.cifar_mlp.track import lr_range_experiment
 
         suggestion = lr_range_experiment(args.experiment, config, out=out,
@@ -59,7 +62,6 @@ def _measured(out, settings, fresh):
     (None when there is none, or with `fresh`, which deletes it); another test's
     directory is refused."""
     import json
-    import os
     import shutil
 
     from kcourse.runs.layout import check_out_dir, read_json
@@ -77,7 +79,8 @@ def _measured(out, settings, fresh):
     try:
         saved = read_json(path)
         same = all(json.loads(json.dumps(v)) == saved.get(k) for k, v in settings.items())
-    except (OSError, ValueError):
+        same = same and isinstance(saved.get("suggestion"), dict)
+    except (OSError, ValueError, AttributeError):
         same = False
     if not same:
         raise SettingError(f"{out} holds a range test of other settings; choose another "

@@ -157,7 +157,7 @@ def train_row(row):
     last = history.last
     result = {k: last[k] for k in RESULT_KEYS if k in last}
     result.update(test_accuracy=test["accuracy"], test_loss=test["loss"],
-                  diverged=history.diverged, **extra)
+                  diverged=history.diverged, train_seconds=history.seconds, **extra)
     save_model(model, os.path.join(row.row_dir, "model.keras"))
     save_arrays(os.path.join(row.row_dir, "preprocessing.npz"), mean=splits.mean,
                 std=splits.std)
