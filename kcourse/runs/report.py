@@ -168,8 +168,8 @@ def fmt(key, value):
     settings as given."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
+    if isinstance(value, bool):  # a setting says no; a mark (selected, diverged) is blank
+        return "yes" if value else ("" if key in ("selected", "diverged") else "no")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, (int, float)) and _is_accuracy(key):
