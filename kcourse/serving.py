@@ -166,6 +166,25 @@ def export(run_dir, out_dir, version=None, row=None, format="saved_model", name=
         raise
 
 
+def read_images(paths, height, width, channels, what):
+    """`kcourse predict`'s image inputs: PNG, JPEG, GIF or BMP files of `height` x
+    `width` pixels, decoded to `channels` (1: gray, 3: RGB; others converted), as one
+    uint8 batch `(n, height, width, channels)`; `what` names them in the messages."""
+    images = []
+    for path in paths:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
+                                       expand_animations=False)
+        except tf.errors.OpError as error:  # missing, a directory, unreadable, not an image
+            raise SettingError(f"{path}: not a readable image file ({type(error).__name__})"
+                               ) from None
+        if tuple(image.shape[:2]) != (height, width):
+            raise SettingError(f"{path} is {image.shape[1]}x{image.shape[0]} pixels; the "
+                               f"model takes {width}x{height} {what}")
+        images.append(image)
+    return tf.stack(images)
+
+
 def predict(run_dir, inputs, row=None, top=3, allow_diverged=False, draw=None):
     """The `top` classes, with probabilities, of every input, answered by the model a
     `kcourse export` of the run serves (the same graph, written and loaded here); for a

@@ -1,5 +1,8 @@
+import contextlib
+import gzip
 import os
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +92,29 @@ def fake_surnames(tmp_path):
     manual = tmp_path / "manual"
     files = write_fake_surnames(manual)
     return {"manual": str(manual), "tfds": str(tmp_path / "tfds"), **files}
+
+
+@contextlib.contextmanager
+def tfds_data_dir(path):
+    """`TFDS_DATA_DIR` set to `path` while the block runs, then as it was."""
+    old = os.environ.get("TFDS_DATA_DIR")
+    os.environ["TFDS_DATA_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TFDS_DATA_DIR", None)
+        else:
+            os.environ["TFDS_DATA_DIR"] = old
+
+
+def write_idx(path, array):
+    """An idx file of unsigned bytes, gzip-compressed, as MNIST's."""
+    array = np.asarray(array, np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}i", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from conftest import write_idx
 from kcourse.data.mnist_canvas import (BOX_THRESHOLD, CELL, EMPTY_RATE, GRID, HEIGHT,
                                        MNIST_FILES, WIDTH, DataNotFoundError,
                                        KcourseMnistDetection, KcourseMnistLocalization,
@@ -21,13 +22,6 @@ FILE_NAMES = sum(MNIST_FILES.values(), ())
 
 # ----------------------------------------------------------------------------- fake files
 
-def write_idx(path, array):
-    """An idx file of unsigned bytes, gzip-compressed, as MNIST's."""
-    array = np.asarray(array, np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}i", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())
 
 
 def fake_digits(n, rng):

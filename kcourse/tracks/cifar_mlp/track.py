@@ -13,13 +13,11 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kcourse import plots
 from kcourse.callbacks import SnapshotEnsemble, ensemble_accuracy
 from kcourse.data import (CLASS_NAMES, InMemoryBatches, batched, chain, load_cifar10,
                           random_flip, random_shift)
-from kcourse.errors import SettingError
 from kcourse.losses import get as get_loss
 from kcourse.runs.layout import write_json
 from kcourse.schedules import CyclicLearningRate
@@ -239,19 +237,9 @@ def lr_range_experiment(name, config, out, data_dir=None, seed=0, eta_min=1e-5, 
 def predict_inputs(paths):
     """The images of `paths` (PNG, JPEG, GIF or BMP files of 32x32 RGB pixels) as one
     uint8 batch for the served graph."""
-    images = []
-    for path in paths:
-        try:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                                       expand_animations=False)
-        except tf.errors.OpError as error:  # missing, a directory, unreadable, not an image
-            raise SettingError(f"{path}: not a readable image file ({type(error).__name__})"
-                               ) from None
-        if tuple(image.shape[:2]) != (32, 32):
-            raise SettingError(f"{path} is {image.shape[1]}x{image.shape[0]} pixels; the "
-                               "model takes 32x32 RGB images (resize it first)")
-        images.append(image)
-    return tf.stack(images)
+    from kcourse.serving import read_images
+
+    return read_images(paths, 32, 32, 3, "RGB images (resize it first)")
 
 
 def class_names(row_dir):

@@ -399,19 +399,9 @@ def archive(row_dir, info):
 def predict_inputs(paths):
     """`kcourse predict`'s inputs: PNG (or JPEG, GIF, BMP) files of 48x60 canvases
     (gray; colour images are converted) as one uint8 batch `(n, 48, 60, 1)`."""
-    images = []
-    for path in paths:
-        try:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=1,
-                                       expand_animations=False)
-        except tf.errors.OpError as error:  # missing, a directory, unreadable, not an image
-            raise SettingError(f"{path}: not a readable image file ({type(error).__name__})"
-                               ) from None
-        if tuple(image.shape[:2]) != (HEIGHT, WIDTH):
-            raise SettingError(f"{path} is {image.shape[1]}x{image.shape[0]} pixels; the "
-                               f"model takes {WIDTH}x{HEIGHT} gray canvases")
-        images.append(image)
-    return tf.stack(images)
+    from kcourse.serving import read_images
+
+    return read_images(paths, HEIGHT, WIDTH, 1, "gray canvases")
 
 
 def class_names(row_dir):

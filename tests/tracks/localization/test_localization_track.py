@@ -3,10 +3,8 @@ localization and detection, their files and figures, the exported SavedModel aga
 the Keras model (in process, and in a process without kcourse), the course's LeNet5Conv
 shapes, and the decoding of boxes."""
 
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -39,18 +37,11 @@ assert not any(name == "kcourse" or name.startswith("kcourse.") for name in sys.
 
 # ----------------------------------------------------------------------------- fake MNIST
 
-def write_idx(path, array):
-    """An idx file of unsigned bytes, gzip-compressed, as MNIST's."""
-    array = np.asarray(array, np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}i", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())
-
-
 def write_fake_mnist(root, num_train=200, num_test=60, seed=0):
     """Tiny MNIST files: 'digits' are filled rectangles (255) of random size and place
     on 28x28 images, labelled 0, 1, 2, 0, 1, ... (detection keeps the 0s and 1s)."""
+    from conftest import write_idx
+
     rng = np.random.default_rng(seed)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -66,15 +57,12 @@ def write_fake_mnist(root, num_train=200, num_test=60, seed=0):
 
 @pytest.fixture(scope="module")
 def canvas_env(tmp_path_factory):
+    from conftest import tfds_data_dir
+
     root = tmp_path_factory.mktemp("canvases")
     write_fake_mnist(root / "manual")
-    old = os.environ.get("TFDS_DATA_DIR")
-    os.environ["TFDS_DATA_DIR"] = str(root / "tfds")
-    yield {"manual": str(root / "manual"), "root": root}
-    if old is None:
-        os.environ.pop("TFDS_DATA_DIR", None)
-    else:
-        os.environ["TFDS_DATA_DIR"] = old
+    with tfds_data_dir(root / "tfds"):
+        yield {"manual": str(root / "manual"), "root": root}
 
 
 @pytest.fixture(scope="module")

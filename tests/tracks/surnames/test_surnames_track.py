@@ -22,17 +22,12 @@ NOT_UTF8 = os.fsdecode(b"Ab\xffc")  # what a shell passes for bytes that are not
 
 @pytest.fixture(scope="module")
 def surnames_env(tmp_path_factory):
-    from conftest import write_fake_surnames
+    from conftest import tfds_data_dir, write_fake_surnames
 
     root = tmp_path_factory.mktemp("surnames")
     write_fake_surnames(root / "manual")
-    old = os.environ.get("TFDS_DATA_DIR")
-    os.environ["TFDS_DATA_DIR"] = str(root / "tfds")
-    yield {"manual": str(root / "manual"), "root": root}
-    if old is None:
-        os.environ.pop("TFDS_DATA_DIR", None)
-    else:
-        os.environ["TFDS_DATA_DIR"] = old
+    with tfds_data_dir(root / "tfds"):
+        yield {"manual": str(root / "manual"), "root": root}
 
 
 @pytest.fixture(scope="module")
