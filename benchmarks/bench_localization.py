@@ -22,24 +22,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import keras
 import numpy as np
 
-
-class EpochTimer(keras.callbacks.Callback):
-    """Keras callback recording the wall time of every epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
+from bench_train import EpochTimer  # the same per-epoch wall clock as bench_train.py
 
 
 def main(argv=None):
