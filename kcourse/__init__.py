@@ -56,9 +56,11 @@ _EXPORTS = {
     "load_surnames": "kcourse.data.surnames",
     "NameEncoder": "kcourse.data.surnames",
     "surname_convnet": "kcourse.tracks.surnames.model",
+    "L1": "kcourse.regularizers",
+    "ElasticNet": "kcourse.regularizers",
 }
 _COMPONENT_MODULES = ("kcourse.layers", "kcourse.losses", "kcourse.metrics",
-                      "kcourse.schedules", "kcourse.optimizers",
+                      "kcourse.schedules", "kcourse.optimizers", "kcourse.regularizers",
                       "kcourse.tracks.char_rnn.model")
 
 # modules that moved when kcourse became one package per track: the old names still import

@@ -146,6 +146,30 @@ def plot_confusion(labels, predictions, class_names, path, title=None):
     return _save(fig, path)
 
 
+def plot_weight_histograms(weights, path, threshold=None, title=None):
+    """Histograms of the weights of several models (`{label: 1-D array}`), one panel
+    each on a shared axis, counts on a log scale; `threshold` draws the band
+    `|w| < threshold` counted as near zero."""
+    labels = list(weights)
+    values = [np.asarray(weights[k], dtype=float).ravel() for k in labels]
+    high = max(float(np.max(np.abs(v))) for v in values if v.size) if values else 1.0
+    bins = np.linspace(-high, high, 121)
+    fig, axes = _subplots(len(labels), 1, squeeze=False, sharex=True,
+                          figsize=(7, 1.5 * len(labels) + 0.8))
+    for ax, label, v in zip(axes[:, 0], labels, values):
+        ax.hist(v, bins=bins, color="tab:blue")
+        ax.set_yscale("log")
+        if threshold:
+            ax.axvspan(-threshold, threshold, color="tab:red", alpha=0.25)
+            label += f"  ({np.mean(np.abs(v) < threshold):.1%} with |w| < {threshold:g})"
+        ax.set_title(label, fontsize=8)
+        ax.set_ylabel("weights", fontsize=8)
+    axes[-1, 0].set_xlabel("weight value")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
 def plot_class_accuracies(accuracies, path, title=None):
     """Accuracy of every class (`{class name: accuracy}`) as horizontal bars, with
     their mean as a line."""

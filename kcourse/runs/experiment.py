@@ -3,6 +3,7 @@ by the experiment's track; finished rows are kept, so running again resumes."""
 
 import dataclasses
 import glob
+import math
 import os
 import shutil
 import time
@@ -198,7 +199,14 @@ def summary_table(metrics):
     track = experiments.track_of(metrics["experiment"])
     wanted = [*spec["rows"][0], *track.columns, "selected", "diverged"]
     columns = [c for i, c in enumerate(wanted) if c in rows[0] and c not in wanted[:i]]
-    cells = [columns] + [[fmt(c, row.get(c)) for c in columns] for row in rows]
+    settings = set(spec["rows"][0]) - set(track.columns)
+
+    def cell(column, value):  # a setting as `--set` takes it (1e-05, not 0.0000)
+        if column in settings and isinstance(value, float) and math.isfinite(value):
+            return f"{value:g}"
+        return fmt(column, value)
+
+    cells = [columns] + [[cell(c, row.get(c)) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = ["  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -17,7 +17,8 @@ TRACK = Track(
     settings=SETTINGS,
     checks=CHECKS,
     impl="kcourse.tracks.cifar_mlp.track",
-    columns=("train_cost", "val_accuracy", "test_accuracy", "ensemble_test_accuracy"),
+    columns=("train_cost", "val_accuracy", "test_accuracy", "ensemble_test_accuracy",
+             "near_zero_weights"),
     best=("val_accuracy", "max"),
     commands="kcourse.tracks.cifar_mlp.commands",
     formats=("saved_model", "onnx"),
@@ -29,9 +30,13 @@ TRACK = Track(
 
 def report_figures(run_dir, metrics, out_folder):
     """`kcourse report`: the class templates of every row of a one-layer-classifier run
-    (a1, a1-best) side by side in `out_folder/templates.png`; nothing for the k-layer
-    runs. TensorFlow loads only for the one-layer runs (their rows' model.keras)."""
-    if EXPERIMENTS.get(metrics.get("experiment"), {}).get("task") != "linear" or not any(
+    (a1, a1-best) side by side in `out_folder/templates.png`, the weight histograms of
+    every row of a weight-penalty run (inf265-l1l2) in `out_folder/weights.png`;
+    nothing for the other k-layer runs. TensorFlow loads only for those runs (their
+    rows' model.keras)."""
+    spec = EXPERIMENTS.get(metrics.get("experiment"), {})
+    wanted = spec.get("task") == "linear" or "l1" in spec.get("defaults", {})
+    if not wanted or not any(
             os.path.exists(os.path.join(run_dir, "rows", row.get("tag", ""), "model.keras"))
             for row in metrics.get("rows", [])):
         return []

@@ -197,10 +197,35 @@ EXPERIMENTS.update({
     },
 })
 
+# INF265 project 1's L1 and L2 penalties on A2's two-layer net, trained as a2-final
+# (49k images, three cycles of 5 epochs per half cycle): no penalty, L1 at three
+# strengths, the searched L2, and both at two L1 strengths. `near_zero_weights`: the fraction of
+# weight-matrix entries with |w| < 1e-3 at the end
+L1L2_ROWS = [{"lambda": lam, "l1": l1}
+             for lam, l1 in ((0.0, 0.0), (0.0, 1e-5), (0.0, 1e-4), (0.0, 1e-3),
+                             (A2_SEARCHED_LAMBDA, 0.0), (A2_SEARCHED_LAMBDA, 1e-5),
+                             (A2_SEARCHED_LAMBDA, 1e-4))]
+EXPERIMENTS["inf265-l1l2"] = {
+    "description": "The two-layer net (m=50) of a2-final with no weight penalty, L1 "
+                   "(l1 * sum|W|, three strengths), L2 (the searched lambda) and both "
+                   "(the elastic net): accuracy and the fraction of near-zero weights",
+    "reference": "UiB INF265 project 1: L1 and L2 regularization (no published "
+                 "figure); a2-final (L2 alone): 53.10% test",
+    "task": "mlp",
+    "defaults": {**MLP_DEFAULTS, "data": "full", "lambda": A2_SEARCHED_LAMBDA,
+                 "n_s": A2_SEARCHED_N_S, "cycles": 3, "l1": 0.0},
+    "rows": L1L2_ROWS,
+    "quick": MLP_QUICK,
+    "gradcheck": {"rows": [{"l1": 0.01, "lambda": 0.0}, {"l1": 0.01, "lambda": 0.01}],
+                  "dims": 20, "examples": 5, "hidden": [10], "threshold": 1e-6,
+                  "h": 1e-5},
+}
+
 # the rules of the settings a user may change with --set
 CHECKS = {
     "eta": positive(),
     "lambda": non_negative(),
+    "l1": non_negative(),
     "epochs": at_least(1),
     "batch_size": at_least(1),
     "sigma": positive(),
@@ -226,6 +251,8 @@ SETTINGS = {
             "full (49k / 1k)",
     "loss": "cross_entropy | svm (multi-class SVM, the A1 bonus)",
     "lambda": "weight of the L2 penalty lambda * ||W||^2 (weights, not biases)",
+    "l1": "weight of the L1 penalty l1 * sum|W| (weights, not biases; with lambda too: "
+          "the elastic net)",
     "eta": "learning rate (linear classifiers)",
     "epochs": "passes over the training split (linear classifiers)",
     "batch_size": "examples per update",

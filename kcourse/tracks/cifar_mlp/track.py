@@ -5,8 +5,11 @@ model, the gradient check, the learning-rate range test and the tuning hooks.
 DIR/rows/<tag>/ holds the checkpoints, TensorBoard logs, model.keras and
 preprocessing.npz (the training mean and std, for the served graph); DIR/figures/
 the loss, cost, accuracy and learning-rate curves, the weight templates of a
-one-layer classifier and the test confusion matrix. `report_figures` draws the
-templates of every row of a run side by side, for `kcourse report`.
+one-layer classifier, the test confusion matrix and, in experiments with an `l1`
+setting, the weight histogram (`<tag>_weights.png`; the row's `near_zero_weights` is
+the fraction of weight-matrix entries with |w| < 1e-3). `report_figures` draws the
+templates (or the weight histograms) of every row of a run side by side, for
+`kcourse report`.
 """
 
 import os
@@ -22,6 +25,7 @@ from kcourse.losses import get as get_loss
 from kcourse.runs.layout import write_json
 from kcourse.schedules import CyclicLearningRate
 from kcourse.tracks.cifar_mlp.archive import archive  # noqa: F401  (the track's export)
+from kcourse.layers import Linear
 from kcourse.tracks.cifar_mlp.models import linear_classifier, mlp
 from kcourse.training import evaluate, fit, gradcheck as check_model, lr_range_test
 from kcourse.training.checkpoints import save_arrays, save_model
@@ -31,6 +35,8 @@ EVAL_BATCH = 2000
 TRAIN_EVAL_SIZE = 10000  # k-layer rows measure training metrics on this many images
 RESULT_KEYS = ("test_accuracy", "val_accuracy", "train_accuracy", "train_cost", "train_loss",
                "val_cost", "val_loss", "test_loss")
+
+NEAR_ZERO = 1e-3  # |w| below this counts as a near-zero weight (experiments with `l1`)
 
 _DATA = {}
 
@@ -49,10 +55,10 @@ def build_model(config, seed, input_dim=3072, dtype=None):
     if config.get("task", "mlp") == "linear":
         return linear_classifier(input_dim=input_dim, init=config["init"],
                                  sigma=config["sigma"], lam=config["lambda"], seed=seed,
-                                 dtype=dtype)
+                                 dtype=dtype, l1=config.get("l1", 0.0))
     return mlp(config["hidden"], input_dim=input_dim, batch_norm=config["batch_norm"],
                dropout=config["dropout"], init=config["init"], sigma=config["sigma"],
-               lam=config["lambda"], seed=seed, dtype=dtype)
+               lam=config["lambda"], seed=seed, dtype=dtype, l1=config.get("l1", 0.0))
 
 
 def training_batches(config, splits, seed):
@@ -125,6 +131,14 @@ def train_mlp(config, splits, row_dir, seed, verbose, callbacks=None, model=None
     return model, loss_fn, history, extra
 
 
+def kernel_values(model):
+    """Every weight-matrix entry of a model (the kernels of its `Linear` layers; no
+    biases, no batch-norm parameters) as one flat float64 array."""
+    kernels = [layer.kernel.numpy().ravel() for layer in model.layers
+               if isinstance(layer, Linear)]
+    return np.concatenate(kernels).astype(np.float64) if kernels else np.zeros(0)
+
+
 def figures(row, model, history, splits):
     """The row's curves, weight templates (one-layer classifier) and confusion matrix."""
     tag, rows = row.tag, history.rows
@@ -135,6 +149,10 @@ def figures(row, model, history, splits):
                           title=f"{metric}: {title}", x=x)
     plots.plot_learning_rate(rows, os.path.join(row.figures, f"{tag}_learning_rate.png"),
                              title=f"learning rate: {title}")
+    if "l1" in row.config:  # an experiment about the weight penalties
+        plots.plot_weight_histograms({title: kernel_values(model)},
+                                     os.path.join(row.figures, f"{tag}_weights.png"),
+                                     threshold=NEAR_ZERO)
     if any(layer.name == "linear" for layer in model.layers):  # one-layer classifier
         plots.plot_templates(model.get_layer("linear").kernel.numpy(), splits.class_names,
                              os.path.join(row.figures, f"{tag}_templates.png"), title=title)
@@ -156,6 +174,8 @@ def train_row(row):
     result = {k: last[k] for k in RESULT_KEYS if k in last}
     result.update(test_accuracy=test["accuracy"], test_loss=test["loss"],
                   diverged=history.diverged, train_seconds=history.seconds, **extra)
+    if "l1" in row.config:
+        result["near_zero_weights"] = float(np.mean(np.abs(kernel_values(model)) < NEAR_ZERO))
     save_model(model, os.path.join(row.row_dir, "model.keras"))
     save_arrays(os.path.join(row.row_dir, "preprocessing.npz"), mean=splits.mean,
                 std=splits.std)
@@ -164,26 +184,34 @@ def train_row(row):
 
 
 def report_figures(run_dir, metrics, out_folder):
-    """The weight templates of every finished one-layer row of a run, one line of
-    class images per row, in `out_folder/templates.png` (for `kcourse report`)."""
+    """For `kcourse report`: the weight templates of every finished one-layer row of a
+    run, one line of class images per row (`out_folder/templates.png`), and for the
+    weight-penalty experiments the weight histograms of every row
+    (`out_folder/weights.png`)."""
     import kcourse
 
-    kernels = {}
+    kernels, histograms = {}, {}
     for row in metrics["rows"]:
         path = os.path.join(run_dir, "rows", row["tag"], "model.keras")
         if not os.path.exists(path):
             continue  # an unfinished row
         model = kcourse.load_model(path)
+        test = (f"test {100 * row['test_accuracy']:.2f}%"
+                if isinstance(row.get("test_accuracy"), float) else "")
         if any(layer.name == "linear" for layer in model.layers):
-            label = row["tag"]
-            if isinstance(row.get("test_accuracy"), float):
-                label += f"\ntest {100 * row['test_accuracy']:.2f}%"
-            kernels[label] = model.get_layer("linear").kernel.numpy()
-    if not kernels:
-        return []
-    return [plots.plot_template_grid(
-        kernels, CLASS_NAMES, os.path.join(out_folder, "templates.png"),
-        title=f"{metrics['experiment']}: class templates of every row")]
+            kernels[f"{row['tag']}\n{test}".strip()] = model.get_layer("linear").kernel.numpy()
+        if "near_zero_weights" in row:
+            histograms[f"{row['tag']}: {test}"] = kernel_values(model)
+    written = []
+    if kernels:
+        written.append(plots.plot_template_grid(
+            kernels, CLASS_NAMES, os.path.join(out_folder, "templates.png"),
+            title=f"{metrics['experiment']}: class templates of every row"))
+    if histograms:
+        written.append(plots.plot_weight_histograms(
+            histograms, os.path.join(out_folder, "weights.png"), threshold=NEAR_ZERO,
+            title=f"{metrics['experiment']}: the weights of every row"))
+    return written
 
 
 def gradcheck(spec, data_dir=None, seed=0):

@@ -1,0 +1,184 @@
+"""Beam search over a recurrent next-token model with explicit states, inside the graph.
+
+The `width` best partial sequences of every prompt are kept; each step feeds their
+last tokens through the model as one batch of `batch * width` rows, scores all
+`width * vocab` one-token extensions with one batched `tf.math.top_k`, and keeps the
+best `width`, reordering the recurrent states to follow their beams (`tf.gather`).
+All of it is one `tf.while_loop`, so it runs in a `tf.function` or an exported graph
+(called eagerly, TensorFlow runs that loop one step at a time in Python: wrap the call
+in a `tf.function` for speed).
+"""
+
+import operator
+
+import numpy as np
+import tensorflow as tf
+
+NEG_INF = -float("inf")
+
+
+def beam_search(model, first_ids, states, length, width, alpha=0.0, stop_ids=None,
+                banned=None):
+    """The `width` most likely continuations of every prompt, `length` tokens each.
+
+    The model is called as in `sample_ids`: `logits, states = model(ids[:, None],
+    states, training=False)`. `first_ids` (batch,) are the last tokens of the prompts,
+    which `states` (a list of (batch, ...) tensors) have not seen yet: the states hold
+    the prompts before them. The states are repeated to (batch * width, ...) rows
+    (`tf.repeat`, the beams of a prompt side by side) and gathered after every step so
+    that each row follows its beam. At the first step only beam 0 of a prompt is live
+    (the others start at a score of -inf), so the `width` beams are distinct.
+
+    A beam's score is the sum of the log-probabilities of its tokens:
+    `tf.nn.log_softmax` of the logits, in float32 whatever the model's dtype.
+
+    Stop tokens: a beam whose last token is in `stop_ids` is finished. It is then
+    extended only by its stop token again (the padding: every position after a stop
+    token repeats it) with log-probability 0, so its score and length no longer
+    change, and exactly one copy of it stays a candidate (its other extensions get
+    -inf).
+
+    Ranking: candidates are ranked by the length-normalised score
+    `score / length ** alpha` (the simple form of GNMT's length penalty; alpha=0 ranks
+    by the plain sum). Unfinished candidates of one step all have the same length, so
+    alpha only matters when finished beams compete with unfinished ones; the last
+    step's ranking is the returned order. The returned scores are the raw sums.
+
+    Args:
+        model: a callable `logits, states = model(ids, states, training=False)` with
+            ids (rows, time) int32 and logits (rows, time, vocab), e.g. a `CharModel`.
+        first_ids: int (batch,): the last token of every prompt.
+        states: list of (batch, ...) tensors: the model's states after the prompts
+            but their last tokens.
+        length: the number of tokens generated per beam, >= 1 (a Python int or an
+            int32 scalar tensor, e.g. a `tf.function` argument).
+        width: the number of beams per prompt, a Python int in
+            [1, vocabulary size - number of banned ids].
+        alpha: length-normalisation exponent, >= 0.
+        stop_ids: optional list of ids that end a sequence (e.g. an end-of-sentence id).
+        banned: optional list of ids never emitted (e.g. the out-of-vocabulary id 0):
+            their log-probability is set to -inf before the top-k.
+
+    Returns:
+        `(ids, scores, lengths)`: ids int32 (batch, width, length); scores float32
+        (batch, width), the summed log-probabilities of the tokens up to and including
+        the stop token, best first by `score / length ** alpha`; lengths int32
+        (batch, width), the number of tokens up to and including the first stop token,
+        or `length` for a beam that never stopped.
+
+    Reference:
+        A. Graves, "Sequence Transduction with Recurrent Neural Networks", ICML
+        Representation Learning Workshop 2012; I. Sutskever, O. Vinyals and Q. V. Le,
+        "Sequence to Sequence Learning with Neural Networks", NeurIPS 2014 (beam
+        search); Y. Wu et al., "Google's Neural Machine Translation System: Bridging
+        the Gap between Human and Machine Translation", arXiv:1609.08144, 2016 (length
+        normalisation).
+    """
+    width = _check_width(width)
+    length = _checked_length(length)
+    if isinstance(alpha, (int, float, np.number)) and not alpha >= 0:
+        raise ValueError(f"alpha must be a number >= 0, got {alpha}.")
+    banned = sorted({int(i) for i in banned}) if banned else []
+    stop_ids = sorted({int(i) for i in stop_ids}) if stop_ids else []
+    normalise = not (isinstance(alpha, (int, float, np.number)) and alpha == 0)
+    alpha = tf.cast(alpha, tf.float32)
+
+    first_ids = tf.convert_to_tensor(first_ids, tf.int32)
+    ids = tf.repeat(first_ids, width)  # (batch * width,): the beams of a prompt in a row
+    states = tf.nest.map_structure(lambda s: tf.repeat(s, width, axis=0), list(states))
+    zeros = tf.zeros_like(first_ids[:, None], tf.float32) + tf.zeros([width])
+    scores = zeros + tf.where(tf.range(width) == 0, 0.0, NEG_INF)  # (batch, width)
+    lengths = tf.cast(zeros, tf.int32)
+    finished = tf.zeros_like(scores, tf.bool)
+    tokens = tf.TensorArray(tf.int32, size=length)
+    parents = tf.TensorArray(tf.int32, size=length)
+
+    def body(i, ids, states, scores, lengths, finished, tokens, parents):
+        logits, states = model(ids[:, None], states, training=False)
+        logp = tf.nn.log_softmax(tf.cast(logits[:, -1], tf.float32))  # (batch*width, V)
+        vocab = tf.shape(logp)[-1]
+        checks = _check_vocab(logp.shape[-1], vocab, width, banned)
+        with tf.control_dependencies(checks):
+            logp = tf.identity(logp)
+        if banned:
+            allowed = tf.reduce_all(tf.range(vocab)[:, None] != banned, -1)
+            logp = tf.where(allowed, logp, NEG_INF)
+        if stop_ids:  # a finished beam: only its stop token again, at log-probability 0
+            pad = tf.where(tf.range(vocab) == ids[:, None], 0.0, NEG_INF)
+            logp = tf.where(tf.reshape(finished, [-1, 1]), pad, logp)
+        batch = tf.shape(scores)[0]
+        raw = scores[:, :, None] + tf.reshape(logp, [batch, width, vocab])
+        grown = lengths + tf.cast(tf.logical_not(finished), tf.int32)  # (batch, width)
+        ranked = raw
+        if normalise:
+            ranked = raw / (tf.cast(grown, tf.float32) ** alpha)[:, :, None]
+        _, best = tf.math.top_k(tf.reshape(ranked, [batch, width * vocab]), k=width)
+        parent, token = best // vocab, best % vocab  # (batch, width) each
+        scores = tf.gather(tf.reshape(raw, [batch, width * vocab]), best, batch_dims=1)
+        lengths = tf.gather(grown, parent, batch_dims=1)
+        finished = tf.gather(finished, parent, batch_dims=1)
+        if stop_ids:
+            finished = finished | tf.reduce_any(token[:, :, None] == stop_ids, -1)
+        rows = tf.reshape(parent + tf.range(batch)[:, None] * width, [-1])
+        states = tf.nest.map_structure(lambda s: tf.gather(s, rows), states)
+        return (i + 1, tf.reshape(token, [-1]), states, scores, lengths, finished,
+                tokens.write(i, token), parents.write(i, parent))
+
+    loop = tf.while_loop(lambda i, *_: i < length, body,
+                         (tf.constant(0), ids, states, scores, lengths, finished, tokens,
+                          parents))
+    _, _, _, scores, lengths, _, tokens, parents = loop
+
+    def back(carry, step):  # from the last step to the first: follow the parents
+        token, parent = step
+        beam = carry[1]
+        return tf.gather(token, beam, batch_dims=1), tf.gather(parent, beam, batch_dims=1)
+
+    last = tf.zeros_like(lengths) + tf.range(width)  # top_k's order is the final ranking
+    ids, _ = tf.scan(back, (tokens.stack(), parents.stack()), initializer=(last, last),
+                     reverse=True)
+    return tf.transpose(ids, [1, 2, 0]), scores, lengths
+
+
+def _check_width(width):
+    try:
+        if isinstance(width, bool):
+            raise TypeError
+        width = operator.index(width)
+    except TypeError:
+        raise ValueError(f"width must be a Python int >= 1, got {width!r}.") from None
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}.")
+    return width
+
+
+def _checked_length(length):
+    """`length` as an int32 tensor, >= 1: a ValueError when known now, else an assert."""
+    known = tf.get_static_value(length)
+    if known is not None:
+        if np.ndim(known) != 0 or int(known) != known or known < 1:
+            raise ValueError(f"length must be an integer >= 1, got {known}.")
+        return tf.constant(int(known), tf.int32)
+    length = tf.convert_to_tensor(length, tf.int32)
+    check = tf.debugging.assert_greater_equal(length, 1, message="length must be >= 1")
+    with tf.control_dependencies([check]):
+        return tf.identity(length)
+
+
+def _check_vocab(static_vocab, vocab, width, banned):
+    """width <= the number of ids that may be emitted: a ValueError when the vocabulary
+    size is static (traced), else an assert op."""
+    if static_vocab is not None:
+        allowed = static_vocab - len([i for i in banned if 0 <= i < static_vocab])
+        if width > allowed:
+            raise ValueError(f"width must be at most the vocabulary size minus the banned "
+                             f"ids ({static_vocab} - {static_vocab - allowed} = {allowed}), "
+                             f"got {width}.")
+        return []
+    outside = tf.reduce_sum(tf.cast(tf.logical_or(tf.constant(banned, tf.int32) < 0,
+                                                  tf.constant(banned, tf.int32) >= vocab),
+                                    tf.int32)) if banned else 0
+    allowed = vocab - len(banned) + outside
+    return [tf.debugging.assert_less_equal(
+        width, allowed, message="width must be at most the vocabulary size minus the "
+                                "banned ids")]
