@@ -24,3 +24,11 @@ __all__ = ["CLASS_NAMES", "ENV_VAR", "LANGUAGES", "BalancedSampler", "CanvasSpli
            "in_memory", "load_cifar10", "load_surnames", "missing_data_message",
            "random_flip", "random_shift", "resolve_data_dir", "surnames_builder",
            "uniform_orders"]
+
+from kcourse.data.books import (BookSplits, KcourseBooks, WordVocabulary, books_builder,
+                                build_vocabulary, context_windows, load_books, read_split,
+                                task_windows, tokenize)
+
+__all__ += ["BookSplits", "KcourseBooks", "WordVocabulary", "books_builder",
+            "build_vocabulary", "context_windows", "load_books", "read_split",
+            "task_windows", "tokenize"]
