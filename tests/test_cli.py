@@ -362,7 +362,7 @@ def test_char_model_on_a_users_text_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "a1", "--text", "book.txt"], "--text is for character models"),
+    (["run", "a1", "--text", "book.txt"], "--text is for the character models"),
     (["run", "a4", "--text", "no/such/book.txt"], "no such file"),
     (["run", "a4", "--set", "top_p=0"], "top_p=0.0 must be in (0, 1]"),
     (["run", "a4", "--set", "cell=transformer"], "must be vanilla, lstm or gru"),

@@ -19,8 +19,8 @@ def run_overrides(args, experiment):
     if not getattr(args, "text", None):
         return {}
     if get(experiment)["track"] != "char_rnn":
-        raise SettingError(f"--text is for character models; {experiment} trains on "
-                           "CIFAR-10")
+        raise SettingError(f"--text is for the character models (a4, a4-long, "
+                           f"char-lstm); {experiment} is not one")
     if not os.path.isfile(args.text):
         raise SettingError(f"--text {args.text}: no such file")
     return {"text": os.path.abspath(args.text)}

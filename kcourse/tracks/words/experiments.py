@@ -1,0 +1,123 @@
+"""The word-model experiments of UiB INF265 project 3 ("Sequence data"), as plain data.
+
+The data are the course's 15 Project Gutenberg books (`kcourse.data.books`): 13 books
+for training, one for validation (A Study in Scarlet), one for testing (Twenty Thousand
+Leagues under the Sea); the vocabulary is the 1,878 words seen at least 100 times in the
+training books (no digit, no ASCII capital) plus `<unk>`, 1,879 ids. A folder of the
+user's UTF-8 `.txt` files can replace them (`--set books=PATH`, every book cut 90/5/5
+by lines).
+
+`inf265-embeddings` reproduces the course's solution (`code_solutions/cbow.py`,
+`seq02-embedding.ipynb`): every word that is not `<unk>` is predicted from the 2 words
+before and the 2 after it (at most 2 of the 4 `<unk>`: 2,189,031 training windows, 40,333
+validation, 94,891 test); the 4 context words are embedded, the 4 embeddings put side by
+side (not averaged: the course's `CBoW` flattens them), passed through a ReLU, and one
+dense layer gives the scores of the 1,879 words. The loss is the cross-entropy weighted
+per target word with the course's weights `1 - f_k / N` (see `SETTINGS["class_weights"]`).
+Rows are compared, and the model of the best validation accuracy kept, on the validation
+windows; the test windows are measured once, at the end of each row.
+"""
+
+import os
+import re
+
+from kcourse.experiments import at_least, one_of, positive
+
+COMBINES = ("concat", "mean", "sum")
+CLASS_WEIGHTS = ("course", "inverse", "none")
+OPTIMIZERS = ("adam", "sgd")
+BOOKS = "inf265"  # the course's folders under the data directory
+
+# the course's query words (seq02-embedding.ipynb), their neighbours listed after a row
+QUERY_WORDS = ("the", "table", "man", "little", "big", "always", "mind", "black", "white",
+               "child", "children", "yes", "out", "me", "have", "be")
+
+DEFAULTS = {
+    "books": BOOKS,           # inf265: the course's books | a folder of UTF-8 .txt files
+    "min_freq": 100,          # fewest occurrences of a vocabulary word in the training books
+    "embedding_dim": 12,      # numbers per word vector
+    "combine": "concat",      # concat (the course's) | mean | sum of the 4 context vectors
+    "class_weights": "course",  # course: 1 - f_k/N | inverse: 1/n_k | none (all normalised)
+    "optimizer": "adam",      # adam (the course's) | sgd
+    "eta": 0.001,             # learning rate
+    "epochs": 30,
+    "batch_size": 2048,       # the course's final run (its script: 1024)
+    "limit": 0,               # keep only the first `limit` windows of every split (0: all)
+    "neighbours": 10,         # nearest words listed per query word
+}
+
+# the course's run (seq02-embedding.ipynb): context 2, dim 12, its weights, Adam 0.001,
+# 30 epochs, batch 2048; its second saved model had dim 16; and a larger embedding
+ROWS = [{"embedding_dim": 12}, {"embedding_dim": 16}, {"embedding_dim": 64}]
+
+QUICK = {"limit": 20_000, "epochs": 2, "rows": 2}
+
+EXPERIMENTS = {
+    "inf265-embeddings": {
+        "description": "CBoW word embeddings on 15 Project Gutenberg books: predict a word "
+                       "from the 2 words before and the 2 after it; the course's network "
+                       "(4 embeddings side by side, ReLU, one dense layer to the 1,879 "
+                       "words), its weighted cross-entropy, Adam 0.001, 30 epochs; "
+                       "embedding dims 12 (the course's), 16 and 64. Writes the nearest "
+                       "neighbours of the course's 16 query words, the vectors as TSV "
+                       "for the TensorBoard projector and a 2-D projection",
+        "reference": "course solution (dim 12, 30 epochs): accuracy training .2361, "
+                     "validation .2342, test .2461",
+        "defaults": DEFAULTS,
+        "rows": ROWS,
+        "quick": QUICK,
+    },
+}
+
+
+def _books(value):
+    return value == BOOKS or os.path.isdir(os.path.expanduser(value))
+
+
+CHECKS = {
+    "books": (_books, "must be inf265 (the course's books) or an existing folder of UTF-8 "
+                      ".txt files"),
+    "min_freq": at_least(1),
+    "embedding_dim": at_least(1),
+    "combine": one_of(*COMBINES),
+    "class_weights": one_of(*CLASS_WEIGHTS),
+    "optimizer": one_of(*OPTIMIZERS),
+    "eta": positive(),
+    "epochs": at_least(1),
+    "batch_size": at_least(1),
+    "limit": (lambda v: v >= 0, "must be non-negative (0: all windows)"),
+    "neighbours": at_least(1),
+}
+
+# what each setting means (`kcourse list EXP`)
+SETTINGS = {
+    "books": "inf265: the course's 15 books (books/inf265/ under the data directory) | the "
+             "path of a folder of UTF-8 .txt files, every book cut 90/5/5 by lines into "
+             "train / validation / test",
+    "min_freq": "fewest occurrences of a vocabulary word in the training books (100: the "
+                "course's 1,879 words with <unk>)",
+    "embedding_dim": "numbers per word vector (the course's: 12)",
+    "combine": "concat: the course's CBoW, the 4 context vectors side by side, ReLU, dense "
+               "layer | mean: their average, dense layer (word2vec's CBoW) | sum: their "
+               "sum, dense layer",
+    "class_weights": "weight of a window's loss by its target word k, normalised to "
+                     "average 1 over the training windows: course: 1 - f_k/N (f_k the "
+                     "occurrences of k among the N training tokens; all near 1) | "
+                     "inverse: 1/n_k (n_k the training windows of target k) | none",
+    "optimizer": "adam: Adam (the course's) | sgd: plain SGD",
+    "eta": "learning rate",
+    "epochs": "passes over the training windows",
+    "batch_size": "windows per update",
+    "limit": "only the first `limit` windows of every split (0: all; quick runs)",
+    "neighbours": "nearest words (cosine similarity of the vectors) listed per query word",
+}
+
+
+def run_name(experiment, config):
+    """The default run directory's name: the experiment's, plus the folder's name when
+    the books are a user's folder (`--set books=~/texts` -> `inf265-embeddings-texts`)."""
+    books = config["books"]
+    if books == BOOKS:
+        return experiment
+    stem = os.path.basename(os.path.normpath(os.path.expanduser(books)))
+    return f"{experiment}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', stem).strip('-.') or 'books'}"
