@@ -68,6 +68,17 @@ def checked(x, shape, message, condition=None):
 checked_shape = checked  # its old name
 
 
+def refusal(error):
+    """The one line a served graph's refusal means: the message of the `checked`
+    assertion that failed (and the shape it got), else the error's first line."""
+    found = re.search(r"assertion failed: \[(.*?)\](?: \[got shape\] \[([^\]]*)\])?",
+                      error.message)
+    if not found:
+        return error.message.splitlines()[0]
+    return found.group(1) + (f" (got shape {found.group(2).replace(' ', ' x ')})"
+                             if found.group(2) else "")
+
+
 def next_version(model_dir):
     """1 + the highest numeric version directory in `model_dir` (1 when none)."""
     versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()] \
@@ -230,8 +241,7 @@ def predict(run_dir, inputs, row=None, top=3, allow_diverged=False, draw=None):
         try:
             outputs = {k: v.numpy() for k, v in served(**{name: tensor}).items()}
         except tf.errors.InvalidArgumentError as error:
-            raise SettingError(f"the model refused the inputs: {error.message.splitlines()[0]}"
-                               ) from None
+            raise SettingError(f"the model refused the inputs: {refusal(error)}") from None
     if hasattr(impl, "describe"):  # objects: boxes, classes, confidences
         found = impl.describe(outputs, class_names)
         if draw is not None:

@@ -3,6 +3,7 @@
     python serve_without_kcourse.py classify SAVED_MODEL IMAGES.npy OUT.npz [MODEL.onnx]
     python serve_without_kcourse.py generate SAVED_MODEL CALLS.json OUT.json
     python serve_without_kcourse.py names SAVED_MODEL NAMES.json OUT.npz
+    python serve_without_kcourse.py words SAVED_MODEL REQUESTS.json OUT.json
 
 The tests run it in a separate process and compare its answers with kcourse's own.
 """
@@ -52,7 +53,28 @@ def names(saved_model, names_path, out_path):
                           for k, v in outputs.items()})
 
 
+def words(saved_model, requests_path, out_path):
+    """REQUESTS.json: {"contexts": [[word, ...], ...], "beams": [{"prompt", "width",
+    "length"}, ...]}: the served words of the contexts, and generate_beam's answers."""
+    with open(requests_path, encoding="utf-8") as f:
+        requests = json.load(f)
+    loaded = tf.saved_model.load(saved_model)
+    served = loaded.signatures["serving_default"](contexts=tf.constant(requests["contexts"]))
+    answer = {"words": served["words"].numpy().astype(str).tolist(),
+              "word_probabilities": served["word_probabilities"].numpy().tolist(),
+              "beams": []}
+    for call in requests.get("beams", []):
+        out = loaded.signatures["generate_beam"](
+            prompt=tf.constant(call["prompt"]), width=tf.constant(call["width"]),
+            length=tf.constant(call["length"]))
+        answer["beams"].append({"texts": out["texts"].numpy().astype(str).tolist(),
+                                "scores": out["scores"].numpy().tolist(),
+                                "ids": out["ids"].numpy().tolist()})
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(answer, f)
+
+
 if __name__ == "__main__":
-    {"classify": classify, "generate": generate, "names": names}[sys.argv[1]](*sys.argv[2:])
+    {"classify": classify, "generate": generate, "names": names, "words": words}[sys.argv[1]](*sys.argv[2:])
     assert sys.modules["kcourse"] is None and not any(
         name.startswith("kcourse.") for name in sys.modules)

@@ -116,13 +116,20 @@ def beam_search(model, first_ids, states, length, width, alpha=0.0, stop_ids=Non
         parent, token = best // vocab, best % vocab  # (batch, width) each
         scores = tf.gather(tf.reshape(raw, [batch, width * vocab]), best, batch_dims=1)
         lengths = tf.gather(grown, parent, batch_dims=1)
-        finished = tf.gather(finished, parent, batch_dims=1)
+        finished_now = tf.gather(finished, parent, batch_dims=1)
         if stop_ids:
-            finished = finished | tf.reduce_any(token[:, :, None] == stop_ids, -1)
+            finished_now = finished_now | tf.reduce_any(token[:, :, None] == stop_ids, -1)
         rows = tf.reshape(parent + tf.range(batch)[:, None] * width, [-1])
-        states = tf.nest.map_structure(lambda s: tf.gather(s, rows), states)
-        return (i + 1, tf.reshape(token, [-1]), states, scores, lengths, finished,
-                tokens.write(i, token), parents.write(i, parent))
+        new_states = tf.nest.map_structure(lambda s: tf.gather(s, rows), states)
+        # the loop's tensors keep the static shapes they entered with (a batch known
+        # when traced stays known: tf.while_loop refuses a shape that changes)
+        new_states = tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape),
+                                           new_states, states)
+        shape = finished.shape
+        return (i + 1, tf.ensure_shape(tf.reshape(token, [-1]), ids.shape), new_states,
+                tf.ensure_shape(scores, shape), tf.ensure_shape(lengths, shape),
+                tf.ensure_shape(finished_now, shape), tokens.write(i, token),
+                parents.write(i, parent))
 
     loop = tf.while_loop(lambda i, *_: i < length, body,
                          (tf.constant(0), ids, states, scores, lengths, finished, tokens,

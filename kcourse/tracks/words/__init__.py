@@ -17,13 +17,14 @@ TRACK = Track(
     settings=SETTINGS,
     checks=CHECKS,
     impl="kcourse.tracks.words.track",
-    columns=("embedding_dim", "combine", "val_loss", "val_accuracy", "test_loss",
+    columns=("embedding_dim", "combine", "model", "units", "val_loss", "val_accuracy", "test_loss",
              "test_accuracy"),
-    legend="accuracy: windows whose missing word is the likeliest one (plain, over "
-           "windows); loss: the training loss, the cross-entropy weighted by the target "
-           "word (class_weights)",
+    legend="accuracy: windows whose missing word (or form, or next word) is the likeliest "
+           "one (plain, over windows); loss: the training loss (embeddings: the "
+           "cross-entropy weighted by the target word, class_weights)",
     best=("val_accuracy", "max"),
     order=6,
     formats=("saved_model",),
+    commands="kcourse.tracks.words.commands",
     run_name=run_name,
 )

@@ -16,6 +16,22 @@ dense layer gives the scores of the 1,879 words. The loss is the cross-entropy w
 per target word with the course's weights `1 - f_k / N` (see `SETTINGS["class_weights"]`).
 Rows are compared, and the model of the best validation accuracy kept, on the validation
 windows; the test windows are measured once, at the end of each row.
+
+`inf265-conjugation` (the course's `seq03-predictor.ipynb`): the missing be / have form
+(12 classes, `kcourse.data.books.CONJUGATIONS`) from the 4 words before and the 4 after
+it (at most 4 of the 8 `<unk>`: 123,650 training windows, 2,584 validation, 4,735
+test), the word vectors frozen; an MLP, an RNN (an LSTM on each side) and self-attention
+(hand-written `MultiHeadSelfAttention` with positions), plain cross-entropy.
+
+`inf265-generator` (`seq04-generator.ipynb`): the next word from the 6 before it (at
+most 3 `<unk>`, never , . ! ? as targets: 1,888,292 training windows), an LSTM over the
+frozen word vectors, then text decoded by beam search.
+
+Both take their word vectors from `embedding`: `train` (default) trains the course's
+CBoW first (`inf265-embeddings`' network and loss, `embedding_dim` numbers,
+`embedding_epochs` epochs) into DIR/embedding/, shared by the rows; or the row
+directory of an `inf265-embeddings` run (`--set
+embedding=runs/inf265-embeddings`: its row of `embedding_dim` numbers).
 """
 
 import os
@@ -70,6 +86,90 @@ EXPERIMENTS = {
 }
 
 
+CONJUGATION_MODELS = ("mlp", "rnn", "attention")
+
+SEQUENCE_DEFAULTS = {
+    "books": BOOKS,
+    "min_freq": 100,
+    "embedding": "train",     # train: the course's CBoW first | an inf265-embeddings row
+    "embedding_dim": 16,      # numbers per word vector when trained here (course: 16)
+    "embedding_epochs": 30,   # epochs of that CBoW
+    "optimizer": "adam",
+    "eta": 0.001,
+    "limit": 0,
+}
+
+CONJUGATION_DEFAULTS = {
+    **SEQUENCE_DEFAULTS,
+    "model": "mlp",           # mlp | rnn | attention
+    "units": 128,             # hidden units (MLP, attention) / LSTM units per side (RNN)
+    "heads": 4,               # attention heads
+    "key_dim": 16,            # numbers per head's query / key / value
+    "dropout": 0.0,           # before the scores layer
+    "epochs": 12,
+    "batch_size": 256,
+}
+
+# the course's three networks on its 16-number vectors, then the same on 64 numbers
+CONJUGATION_ROWS = [{"model": "mlp"}, {"model": "rnn"}, {"model": "attention"},
+                    {"model": "mlp", "embedding_dim": 64}, {"model": "rnn", "embedding_dim": 64},
+                    {"model": "attention", "embedding_dim": 64}]
+
+GENERATOR_DEFAULTS = {
+    **SEQUENCE_DEFAULTS,
+    "units": 256,             # LSTM units
+    "layers": 1,              # stacked LSTMs
+    "dropout": 0.0,
+    "epochs": 6,
+    "batch_size": 1024,
+    "beam_width": 3,          # the course's width for the samples written after a row
+    "sample_length": 20,      # words per sample
+}
+
+GENERATOR_ROWS = [{}, {"embedding_dim": 64}]
+
+# the prompts of the samples written after a generator row (the course's first one, and
+# prompts of its test book's kind)
+PROMPTS = ("i am a", "the captain said that", "we were in the middle of the",
+           "it was a dark and")
+
+EXPERIMENTS["inf265-conjugation"] = {
+    "task": "conjugation",
+    "description": "The missing be / have form (12 classes: was, were, be, is, are, am, "
+                   "been, being, have, has, had, having) from the 4 words before and the "
+                   "4 after it, the word vectors frozen: an MLP, an RNN (an LSTM reading "
+                   "each side towards the gap) and hand-written multi-head self-attention "
+                   "with positional encoding",
+    "reference": "course solution (dim 16): test accuracy MLP .506, RNN .561, "
+                 "attention .49-.52",
+    "defaults": CONJUGATION_DEFAULTS,
+    "rows": CONJUGATION_ROWS,
+    "quick": {"limit": 4_000, "epochs": 2, "embedding_epochs": 1, "units": 16,
+              "key_dim": 4, "heads": 2, "rows": 3},
+}
+
+EXPERIMENTS["inf265-generator"] = {
+    "task": "generator",
+    "description": "The next word from the 6 words before it (an LSTM over the frozen "
+                   "word vectors), then text by in-graph beam search: `kcourse generate "
+                   "RUN_DIR --prompt ... --beam 5`",
+    "reference": "course solution: test accuracy .179; its samples decoded by beam search "
+                 "of width 3",
+    "defaults": GENERATOR_DEFAULTS,
+    "rows": GENERATOR_ROWS,
+    "quick": {"limit": 4_000, "epochs": 1, "embedding_epochs": 1, "units": 16,
+              "sample_length": 5, "rows": 1},
+}
+
+EXPERIMENTS["inf265-embeddings"]["task"] = "embedding"
+
+
+def _embedding(value):
+    path = os.path.expanduser(str(value))
+    return value == "train" or os.path.isfile(os.path.join(path, "model.keras")) or \
+        os.path.isdir(os.path.join(path, "rows"))
+
+
 def _books(value):
     return value == BOOKS or os.path.isdir(os.path.expanduser(value))
 
@@ -87,6 +187,17 @@ CHECKS = {
     "batch_size": at_least(1),
     "limit": (lambda v: v >= 0, "must be non-negative (0: all windows)"),
     "neighbours": at_least(1),
+    "embedding": (_embedding, "must be train, or the directory of an inf265-embeddings "
+                              "run or of one of its rows"),
+    "embedding_epochs": at_least(1),
+    "model": one_of(*CONJUGATION_MODELS),
+    "units": at_least(1),
+    "heads": at_least(1),
+    "key_dim": at_least(1),
+    "layers": at_least(1),
+    "dropout": ((lambda v: 0 <= v < 1), "must be in [0, 1)"),
+    "beam_width": at_least(1),
+    "sample_length": at_least(1),
 }
 
 # what each setting means (`kcourse list EXP`)
@@ -110,6 +221,20 @@ SETTINGS = {
     "batch_size": "windows per update",
     "limit": "only the first `limit` windows of every split (0: all; quick runs)",
     "neighbours": "nearest words (cosine similarity of the vectors) listed per query word",
+    "embedding": "train: train the course's CBoW first (embedding_dim, embedding_epochs), "
+                 "kept in DIR/embedding/ | the directory of an inf265-embeddings run (its "
+                 "row of vectors of embedding_dim numbers is used) | one of its rows",
+    "embedding_epochs": "epochs of the CBoW trained when embedding=train",
+    "model": "mlp: vectors side by side, ReLU layer | rnn: an LSTM per side, read towards "
+             "the gap | attention: positions, multi-head self-attention, residual, layer "
+             "norm, ReLU layer",
+    "units": "hidden units (MLP, attention), LSTM units (RNN: per side; generator)",
+    "heads": "attention heads",
+    "key_dim": "numbers per attention head's queries, keys and values",
+    "layers": "stacked LSTMs of the generator",
+    "dropout": "dropout rate before the scores layer (0: none)",
+    "beam_width": "beams of the samples written after a generator row",
+    "sample_length": "words per sample written after a generator row",
 }
 
 

@@ -8,6 +8,9 @@ CBoW of word2vec (the context vectors averaged or summed, then the dense layer).
 """
 
 import keras
+import numpy as np
+
+from kcourse.layers import MultiHeadSelfAttention, PositionalEncoding
 
 COMBINES = ("concat", "mean", "sum")
 
@@ -55,3 +58,92 @@ def cbow_net(vocab_size, embedding_dim=12, context=4, combine="concat", seed=Non
 def word_vectors(model):
     """The word vectors of a CBoW network, a NumPy array `(V, d)` (row = word id)."""
     return keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+
+
+# ----------------------------------------------------------------- conjugation, generator
+
+CONJUGATION_MODELS = ("mlp", "rnn", "attention")
+
+
+def frozen_embedding(inputs, vectors, name="embedding"):
+    """`inputs` (int ids) through a `keras.layers.Embedding` holding `vectors` `(V, d)`,
+    not trained. (The vectors are assigned, not given as a `Constant` initializer, so
+    that the saved model's configuration does not carry them.)"""
+    vectors = np.asarray(vectors, np.float32)
+    layer = keras.layers.Embedding(vectors.shape[0], vectors.shape[1], name=name,
+                                   trainable=False, embeddings_initializer="zeros")
+    outputs = layer(inputs)
+    layer.embeddings.assign(vectors)
+    return outputs
+
+
+def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, heads=4,
+                    key_dim=16, dropout=0.0, seed=None, name=None):
+    """The scores of the `classes` be / have forms from the words around the gap.
+
+    The context ids `(batch, before + after)` (the `before` words left of the gap, then
+    the `after` words right of it) go through the frozen word vectors `vectors`, then:
+
+    - `"mlp"`: the vectors side by side, a ReLU layer of `units`, the scores (the
+      course's MLP);
+    - `"rnn"`: one LSTM of `units` reads the left words towards the gap, another the
+      right words backwards towards the gap; their last states side by side, the
+      scores (the course's RNN reads both sides);
+    - `"attention"`: the vectors plus their positions (`PositionalEncoding`), a
+      `MultiHeadSelfAttention` of `heads` heads (`key_dim` each) added back to them and
+      layer-normalised, side by side, a ReLU layer of `units`, the scores (the course's
+      attention model, with a residual connection).
+
+    `dropout` (Keras' `Dropout`) is applied before the scores layer when > 0.
+    """
+    if kind not in CONJUGATION_MODELS:
+        raise ValueError(f"kind must be one of {', '.join(CONJUGATION_MODELS)}, got {kind!r}.")
+    context = before + after
+    inputs = keras.Input((context,), dtype="int32", name="contexts")
+    x = frozen_embedding(inputs, vectors)
+    init = keras.initializers.GlorotUniform
+    seeds = iter(range(10**6) if seed is None else range(seed, seed + 100))
+    pick = (lambda: None) if seed is None else (lambda: next(seeds))
+    if kind == "mlp":
+        h = keras.layers.Flatten(name="concat")(x)
+        h = keras.layers.Dense(units, "relu", name="hidden",
+                               kernel_initializer=init(pick()))(h)
+    elif kind == "rnn":
+        left = keras.layers.Cropping1D((0, after), name="left")(x)
+        right = keras.layers.Cropping1D((before, 0), name="right")(x)
+        h_left = keras.layers.LSTM(units, name="lstm_left",
+                                   kernel_initializer=init(pick()))(left)
+        h_right = keras.layers.LSTM(units, go_backwards=True, name="lstm_right",
+                                    kernel_initializer=init(pick()))(right)
+        h = keras.layers.Concatenate(name="both_sides")([h_left, h_right])
+    else:
+        x = PositionalEncoding(max_length=context, name="positions")(x)
+        a = MultiHeadSelfAttention(heads, key_dim, seed=pick(), name="attention")(x)
+        h = keras.layers.LayerNormalization(name="norm")(keras.layers.Add(name="residual")(
+            [x, a]))
+        h = keras.layers.Flatten(name="concat")(h)
+        h = keras.layers.Dense(units, "relu", name="hidden",
+                               kernel_initializer=init(pick()))(h)
+    if dropout:
+        h = keras.layers.Dropout(dropout, seed=pick(), name="dropout")(h)
+    scores = keras.layers.Dense(classes, name="scores", kernel_initializer=init(pick()))(h)
+    return keras.Model(inputs, scores, name=name or f"conjugation_{kind}")
+
+
+def generator_net(vectors, context=6, units=256, layers=1, dropout=0.0, seed=None,
+                  name="generator"):
+    """The scores of the next word from the `context` words before it: the frozen word
+    vectors `vectors` `(V, d)`, `layers` LSTMs of `units` (the last one's last state),
+    optional dropout, a dense layer to the `V` words."""
+    inputs = keras.Input((context,), dtype="int32", name="contexts")
+    h = frozen_embedding(inputs, vectors)
+    init = keras.initializers.GlorotUniform
+    for i in range(layers):
+        h = keras.layers.LSTM(units, return_sequences=i < layers - 1, name=f"lstm_{i}",
+                              kernel_initializer=init(None if seed is None else seed + i))(h)
+    if dropout:
+        h = keras.layers.Dropout(dropout, seed=seed, name="dropout")(h)
+    scores = keras.layers.Dense(
+        len(vectors), name="scores",
+        kernel_initializer=init(None if seed is None else seed + layers))(h)
+    return keras.Model(inputs, scores, name=name)

@@ -53,11 +53,12 @@ def data_for(config, data_dir):
     return _DATA[key]
 
 
-def windows(splits, split, limit=0):
-    """`(contexts int32 (n, 4), labels int32 (n,))` of a split: every word not `<unk>`
-    with the 2 words before and the 2 after it (at most 2 of them `<unk>`), the first
-    `limit` windows only when `limit` > 0."""
-    contexts, labels = splits.windows(TASK, split)
+def windows(splits, split, limit=0, task=TASK):
+    """`(contexts int32 (n, k), labels int32 (n,))` of a split for a task of
+    `kcourse.data.books.TASKS` (the embedding's: every word not `<unk>` with the 2
+    words before and the 2 after it, at most 2 of them `<unk>`), the first `limit`
+    windows only when `limit` > 0."""
+    contexts, labels = splits.windows(task, split)
     if limit:
         contexts, labels = contexts[:limit], labels[:limit]
     return contexts, labels
@@ -234,12 +235,15 @@ def train_sample(num_train, size=TRAIN_EVAL_SIZE):
     return np.sort(np.random.default_rng(0).choice(num_train, size, replace=False))
 
 
-def train_model(config, splits, data, loss, row_dir, seed, verbose, callbacks=None):
-    """Train the row's CBoW with `fit`, measuring the weighted loss and the accuracy on
-    the validation windows (and a fixed sample of training ones) at every epoch end, and
-    keep the weights of the best validation accuracy. Returns `(model, history)`."""
+def train_model(config, splits, data, loss, row_dir, seed, verbose, callbacks=None,
+                model=None):
+    """Train the row's CBoW (or `model`, any network of the windows) with `fit`,
+    measuring the loss and the accuracy on the validation windows (and a fixed sample
+    of training ones) at every epoch end, and keep the weights of the best validation
+    accuracy. Returns `(model, history)`."""
     keras.utils.set_random_seed(seed)
-    model = build_model(config, len(splits.vocab), seed)
+    if model is None:
+        model = build_model(config, len(splits.vocab), seed)
     (x, y), val = data["train"], data["validation"]
     pick = train_sample(len(y))
     train = InMemoryBatches(examples(x, y), config["batch_size"], seed)
@@ -263,7 +267,12 @@ def train_row(row):
     """Train and evaluate one row (a `kcourse.runs.RowContext`): the model of the best
     validation accuracy is kept, then measured once on the validation and test windows;
     save it (model.keras, vocabulary.json, embedding.json), the neighbours of the query
-    words, the projector's TSV files and the figures."""
+    words, the projector's TSV files and the figures. The conjugation and generator
+    rows are `kcourse.tracks.words.sequence`'s."""
+    if row.spec.get("task", TASK) != TASK:
+        from kcourse.tracks.words import sequence
+
+        return sequence.train_row(row)
     config, tag = row.config, row.tag
     title = tag.split("_", 1)[1] if "_" in tag else tag
     splits = data_for(config, row.data_dir)
@@ -348,23 +357,27 @@ class WordLookup(tf.Module):
         return tf.cast(self.table.lookup(lower), tf.int32)
 
 
-def word_archive(model, words, top=TOP):
-    """An `ExportArchive` serving the CBoW network on words.
+def word_archive(model, words, top=TOP, context=CONTEXT, labels=None):
+    """An `ExportArchive` serving a network of context words (the CBoW, the conjugation
+    and generator networks) on words.
 
-    `serving_default`: `contexts` string `(batch, 4)`, the 2 words before and the 2
-    after a missing word, one word per element (looked up as `WordLookup` does: unknown
-    words are `<unk>`). `ids`: `contexts` int32 `(batch, 4)`, vocabulary ids. Both
-    return `words` string `(batch, top)` and `word_probabilities` float32 `(batch, top)`,
-    the `top` likeliest missing words, likeliest first; `word_ids` int32 `(batch,
-    top)`; `probabilities` float32 `(batch, V)` (softmax of the scores over the whole
-    vocabulary, in id order); `context_ids` int32 `(batch, 4)`, the ids looked up."""
-    names = tf.constant(list(words))
+    `serving_default`: `contexts` string `(batch, context)`, the words around (or
+    before) the missing one, one word per element (looked up as `WordLookup` does:
+    unknown words are `<unk>`; the CBoW's: the 2 words before and the 2 after).
+    `ids`: `contexts` int32 `(batch, context)`, vocabulary ids. Both return `words`
+    string `(batch, top)` and `word_probabilities` float32 `(batch, top)`, the `top`
+    likeliest classes (`labels`, default the words), likeliest first; `word_ids` int32
+    `(batch, top)`, their indices; `probabilities` float32 `(batch, classes)` (softmax
+    of the scores, in class order); `context_ids` int32 `(batch, context)`, the ids
+    looked up."""
+    names = tf.constant(list(labels if labels is not None else words))
     lookup = WordLookup(words)
     vocab_size = len(words)
-    top = min(int(top), vocab_size)
+    top = min(int(top), len(labels if labels is not None else words))
+    context = int(context)
 
     def from_ids(ids):
-        ids = checked(ids, [CONTEXT], f"contexts must be int32 (batch, {CONTEXT}): "
+        ids = checked(ids, [context], f"contexts must be int32 (batch, {context}): "
                                       f"vocabulary ids in 0..{vocab_size - 1}",
                       lambda x: tf.reduce_all((x >= 0) & (x < vocab_size)))
         probabilities = tf.nn.softmax(tf.cast(model(ids, training=False), tf.float32))
@@ -374,18 +387,18 @@ def word_archive(model, words, top=TOP):
                 "context_ids": ids}
 
     def from_words(contexts):
-        contexts = checked(contexts, [CONTEXT], f"contexts must be a string tensor (batch, "
-                                                f"{CONTEXT}): the 2 words before and the 2 "
-                                                "after the missing word")
+        contexts = checked(contexts, [context], f"contexts must be a string tensor (batch, "
+                                                f"{context}): the words of the context, one "
+                                                "per element")
         return from_ids(lookup(contexts))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(lookup)
     archive.add_endpoint("serving_default", from_words,
-                         [tf.TensorSpec((None, CONTEXT), tf.string, name="contexts")])
+                         [tf.TensorSpec((None, context), tf.string, name="contexts")])
     archive.add_endpoint("ids", from_ids,
-                         [tf.TensorSpec((None, CONTEXT), tf.int32, name="contexts")])
+                         [tf.TensorSpec((None, context), tf.int32, name="contexts")])
     return archive
 
 
@@ -396,27 +409,43 @@ def load_row(row_dir):
 
 
 def archive(row_dir, info):
+    from kcourse.tracks.words import sequence
+
+    task = sequence.row_task(row_dir)
+    if task is not None:
+        return sequence.archive(row_dir, task)
     model, vocab = load_row(row_dir)
     return word_archive(model, vocab.words)
 
 
 def predict_inputs(inputs):
-    """`kcourse predict`'s inputs: each one a context, the 2 words before and the 2
-    after the missing one, separated by spaces, the missing one written `_` or left
-    out (`"the old _ was here"` or `"the old was here"`), as a string tensor `(n, 4)`."""
+    """`kcourse predict`'s inputs: each one a context, the words around the missing
+    one separated by spaces, the missing one written `_` or left out: the CBoW's 2
+    before and 2 after (`"the old _ was here"` or `"the old was here"`), the
+    conjugation's 4 and 4, the generator's 6 before (`"... _"`). A string tensor `(n,
+    k)`; the served graph says when k is not the model's."""
     contexts = []
     for given in inputs:
         words = str(given).split()
-        if len(words) == CONTEXT + 1 and words[CONTEXT // 2] == "_":
-            del words[CONTEXT // 2]
-        if len(words) != CONTEXT or "_" in words:
-            raise SettingError(f"{given!r}: give the 2 words before and the 2 after the "
-                               "missing word, e.g. \"the old _ was here\"")
+        if words.count("_") == 1:
+            words.remove("_")
+        if not words or "_" in words:
+            raise SettingError(f"{given!r}: give the words around the missing one, with "
+                               "at most one _ where it is, e.g. \"the old _ was here\"")
         contexts.append(words)
+    if len({len(c) for c in contexts}) > 1:
+        raise SettingError("every input must give the same number of words (the model's "
+                           "context)")
     return tf.constant(contexts, tf.string)
 
 
 def class_names(row_dir):
-    """The vocabulary's words in id order (`<unk>` first)."""
+    """The served classes: the vocabulary's words in id order (`<unk>` first), or the
+    12 be / have forms of a conjugation row."""
+    from kcourse.tracks.words import sequence
+
+    task = sequence.row_task(row_dir)
+    if task is not None and task.get("labels"):
+        return list(task["labels"])
     return list(WordVocabulary.load(os.path.join(row_dir, "vocabulary.json")).words)
 

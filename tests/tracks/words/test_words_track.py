@@ -150,6 +150,7 @@ def test_reported_figures_are_those_of_the_saved_model(quick_run):
 def test_export_serves_words_as_the_model_predicts(quick_run, tmp_path):
     import tensorflow as tf
 
+    from kcourse.errors import SettingError
     from kcourse.serving import export, predict
 
     out = quick_run["out"]
@@ -181,20 +182,26 @@ def test_export_serves_words_as_the_model_predicts(quick_run, tmp_path):
         loaded.signatures["serving_default"](contexts=tf.constant([["a", "b", "c"]]))
     # kcourse predict: the same graph, its answers the likeliest words
     found = predict(out, ["the big _ saw a", "yes , too ."], top=3)
+    with pytest.raises(SettingError, match=r"refused the inputs: contexts must be a string "
+                                          r"tensor \(batch, 4\).*\(got shape 1 x 3\)"):
+        predict(out, ["the big _ saw"])
     assert [w for w, _ in found[0][1]] == [vocab.words[i] for i in top[0, :3]]
     assert np.isclose(found[1][1][0][1], p[2, top[2, 0]], atol=1e-5)
 
 
-def test_predict_inputs_take_four_words_around_the_missing_one():
+def test_predict_inputs_take_the_words_around_the_missing_one():
     from kcourse.errors import SettingError
     from kcourse.tracks.words import track
 
     batch = track.predict_inputs(["the old _ was here", "a b c d"])
     assert batch.shape == (2, 4)
     assert [w.decode() for w in batch.numpy()[0]] == ["the", "old", "was", "here"]
-    for bad in ("the old was", "a b c d e", "a _ b c"):
-        with pytest.raises(SettingError, match="2 words before and the 2 after"):
+    assert track.predict_inputs(["a b c d e f _"]).shape == (1, 6)  # the generator's
+    for bad, message in (("a _ b _ c", "at most one _"), ("_", "at most one _")):
+        with pytest.raises(SettingError, match=message):
             track.predict_inputs([bad])
+    with pytest.raises(SettingError, match="same number of words"):
+        track.predict_inputs(["a b c d", "a b c"])
 
 
 # ----------------------------------------------------------------------------- the pieces
