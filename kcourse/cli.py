@@ -109,6 +109,9 @@ def build_parser():
     tune = commands.add_parser("tune", help="KerasTuner search of an experiment that is "
                                             "a search (coarse-to-fine or random)")
     run_options(tune)
+    from tuning.launch import add_options
+
+    add_options(tune)
     export = commands.add_parser(
         "export", help="export a trained model for serving: a SavedModel in TensorFlow "
                        "Serving's layout OUT_DIR/<experiment>/<version>/, or ONNX")
@@ -291,10 +294,27 @@ def cmd_run(args):
 
 def cmd_tune(args):
     options = checked_options(args, search=True)
-    console.load_tensorflow()
-    from tuning.search import run_search, search_summary
+    if args.report:
+        from tuning.report import report
 
-    results = run_search(args.experiment, **options)
+        print(report(args.experiment, options["out"]))
+        return 0
+    from tuning import launch
+
+    plan = launch.plan(args, options)  # its start-up errors come before TensorFlow
+    if plan.supervise is not None:  # a worker machine: only worker processes here
+        plan.supervise()
+        return 0
+    console.load_tensorflow()
+    launch.set_threads(plan.threads)
+    from tuning.search import run_search, search_summary, work
+
+    options["max_trials"] = args.max_trials
+    if plan.worker:
+        work(args.experiment, wait=args.wait, **options)
+        return 0
+    with plan.chief() as runner:
+        results = run_search(args.experiment, runner=runner, **options)
     print(f"\n{args.experiment} (course: {results['reference']})")
     print(search_summary(results, options["out"]))
     return 0

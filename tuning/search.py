@@ -18,10 +18,12 @@ directory, so an interrupted search resumes; `results.json`, `trials.csv` and
 `figures/<param>_search.png` sum it up, with the best model's test figure measured
 once at the end.
 
-KerasTuner distributes a search over processes when `KERASTUNER_TUNER_ID`,
-`KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` are set (one "chief", several
-workers, all with the same run directory); only `--fresh` overwrites, so workers
-never wipe each other's trials.
+Every stage is one KerasTuner tuner whose `search` a `runner` runs: in this process by
+default, or as the chief of KerasTuner's distributed mode (`tuning.distributed`,
+`kcourse tune --workers N`), its workers running `work` with KerasTuner's three
+variables set (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`),
+all with the same run directory; only `--fresh` overwrites, so workers never wipe each
+other's trials.
 """
 
 import csv
@@ -36,6 +38,8 @@ from kcourse import experiments, plots
 from kcourse.errors import DataNotFoundError, SettingError
 from kcourse.runs.layout import default_run_dir, start_fresh, write_json, write_text
 from tuning.hypermodel import SpaceHyperModel, TrackHyperModel
+from tuning.oracles import grid_search
+from tuning.spec import check_run_dir, coarse_trials, config_doc, search_spec
 
 
 def _trials(tuner, stage, param, choices):
@@ -66,29 +70,28 @@ def fine_range(coarse, top, param="lambda", objective="val_accuracy"):
     return low, high
 
 
-def _prepare(name, out, data_dir, seed, quick, overrides, fresh, check=None):
+def _prepare(name, out, data_dir, seed, quick, overrides, fresh, check=None,
+             max_trials=None, worker=False):
     """The search's spec (shrunk by `--quick`), configuration, track and run directory;
-    `check(search, config)` passed, `config.json` written and the data loaded. A search
-    refused before its first trial leaves no directory behind."""
+    `check(search, config)` passed, `config.json` written (by the chief: a worker only
+    checks it) and the data loaded. A search refused before its first trial leaves no
+    directory behind, and a directory holding another search is refused."""
+    search = search_spec(name, quick, max_trials)
     spec = experiments.get(name)
-    if "search" not in spec:
-        raise SettingError(f"{name} is not a search; `kcourse list` shows them")
-    search = dict(spec["search"])
-    if quick:
-        search.update({k: v for k, v in spec.get("quick", {}).items() if k in search})
     config = experiments.resolve(name, overrides, quick)[0]
     impl = experiments.track_of(name).module()
     out = out or default_run_dir(name, quick, config)
-    if fresh:
+    if fresh and not worker:
         start_fresh(out, name)
+    check_run_dir(name, out, seed, quick, overrides)
     created = not os.path.exists(out)
     try:
         if check is not None:
             check(search, config)
-        # no lock: the workers of a distributed search share the directory
-        write_json(os.path.join(out, "config.json"),
-                   {"experiment": name, "seed": seed, "quick": quick,
-                    "overrides": overrides or {}, "rows": [config], "data_dir": data_dir})
+        if not worker:  # no lock: the workers of a distributed search share the directory
+            write_json(os.path.join(out, "config.json"),
+                       {**config_doc(name, seed, quick, overrides, config),
+                        "data_dir": data_dir})
         data = impl.search_data(config, data_dir)
     except (SettingError, DataNotFoundError):
         if created:
@@ -116,28 +119,52 @@ def _completed(tuner, name):
     return trials
 
 
+def _local(tuner, stage, **search_kwargs):
+    """Run a stage's search in this process (KerasTuner's own loop)."""
+    tuner.search(**search_kwargs)
+
+
 def coarse_to_fine(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
-                   fresh=False, verbose=1):
-    """Run the two-stage search of experiment `name`; return the results dict."""
+                   fresh=False, verbose=1, max_trials=None, runner=_local):
+    """Run the two-stage search of experiment `name`; return the results dict.
+    `runner(tuner, stage, **search_kwargs)` runs each stage (in this process, or as
+    the chief of a distributed search: `tuning.distributed.Chief.run`)."""
     spec, search, config, impl, out, data = _prepare(name, out, data_dir, seed, quick,
-                                                     overrides, fresh)
-    return _search(name, spec, search, impl, config, out, data, seed, verbose)
+                                                     overrides, fresh, max_trials=max_trials)
+    return _search(name, spec, search, impl, config, out, data, seed, verbose, runner)
 
 
-def _search(name, spec, search, impl, config, out, data, seed, verbose):
-    param, objective = search["param"], search.get("objective", "val_accuracy")
-    choices = search.get("choices", {})
-    common = dict(objective=keras_tuner.Objective(objective, direction="max"),
-                  directory=out, overwrite=False, seed=seed)
+def _common(search, out, seed):
+    objective = search.get("objective", "val_accuracy")
+    # KerasTuner takes seed 0 for "no seed" (`seed or random.randint(...)`): seed + 1
+    # keeps a random stage's values the same from run to run (and chief to chief)
+    return dict(objective=keras_tuner.Objective(objective, direction="max"),
+                directory=out, overwrite=False, seed=seed + 1)
 
+
+def _coarse_tuner(search, impl, config, out, seed):
     grid = np.linspace(search["coarse_min"], search["coarse_max"],
                        search["coarse_values"])
-    combinations = int(np.prod([len(v) for v in choices.values()]))
-    coarse_tuner = keras_tuner.GridSearch(
-        TrackHyperModel(impl, config, param, log_values=grid, choices=choices,
-                        seed=seed),
-        project_name="coarse", max_trials=len(grid) * combinations, **common)
-    coarse_tuner.search(data=data, verbose=verbose)
+    return grid_search(
+        TrackHyperModel(impl, config, search["param"], log_values=grid,
+                        choices=search.get("choices", {}), seed=seed),
+        project_name="coarse", max_trials=coarse_trials(search),
+        **_common(search, out, seed))
+
+
+def _fine_tuner(search, impl, config, out, seed, log_range, choices):
+    return keras_tuner.RandomSearch(
+        TrackHyperModel(impl, config, search["param"], log_range=log_range,
+                        choices=choices, seed=seed),
+        project_name="fine", max_trials=search["fine_trials"], **_common(search, out, seed))
+
+
+def _search(name, spec, search, impl, config, out, data, seed, verbose, runner=_local):
+    runner = runner or _local
+    param, objective = search["param"], search.get("objective", "val_accuracy")
+    choices = search.get("choices", {})
+    coarse_tuner = _coarse_tuner(search, impl, config, out, seed)
+    runner(coarse_tuner, 0, data=data, verbose=verbose)
     coarse = _trials(coarse_tuner, "coarse", param, choices)
 
     # the fine stage keeps the choices of the best coarse trial
@@ -146,11 +173,8 @@ def _search(name, spec, search, impl, config, out, data, seed, verbose):
     low, high = fine_range([t for t in coarse if all(t[c] == v[0]
                                                      for c, v in kept.items())],
                            search["fine_top"], param, objective)
-    fine_tuner = keras_tuner.RandomSearch(
-        TrackHyperModel(impl, config, param, log_range=(low, high), choices=kept,
-                        seed=seed),
-        project_name="fine", max_trials=search["fine_trials"], **common)
-    fine_tuner.search(data=data, verbose=verbose)
+    fine_tuner = _fine_tuner(search, impl, config, out, seed, (low, high), kept)
+    runner(fine_tuner, 1, data=data, verbose=verbose)
     fine = _trials(fine_tuner, "fine", param, choices)
 
     trials = coarse + fine
@@ -177,8 +201,14 @@ def run_search(name, **options):
     return coarse_to_fine(name, **options)
 
 
+def _random_tuner(search, hypermodel, out, seed):
+    return keras_tuner.RandomSearch(
+        hypermodel, max_trials=search["trials"], project_name="random",
+        **_common(search, out, seed))
+
+
 def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=None,
-                  fresh=False, verbose=1):
+                  fresh=False, verbose=1, max_trials=None, runner=_local):
     """KerasTuner's random search of `trials` trials over the experiment's `space`.
 
     A trial's score is what the track's `train_trial` returns (for the surnames: the
@@ -189,14 +219,12 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
     """
     spec, search, config, impl, out, data = _prepare(
         name, out, data_dir, seed, quick, overrides, fresh,
-        check=lambda search, config: check_space(name, search["space"], config))
+        check=lambda search, config: check_space(name, search["space"], config),
+        max_trials=max_trials)
     objective = search.get("objective", "val_accuracy")
     hypermodel = SpaceHyperModel(impl, config, search["space"], data, seed=seed)
-    tuner = keras_tuner.RandomSearch(
-        hypermodel, objective=keras_tuner.Objective(objective, direction="max"),
-        max_trials=search["trials"], directory=out, project_name="random", overwrite=False,
-        seed=seed)
-    tuner.search(verbose=verbose)
+    tuner = _random_tuner(search, hypermodel, out, seed)
+    (runner or _local)(tuner, 0, verbose=verbose)
     completed = _completed(tuner, name)
     trials = [{"stage": "random", "trial": t.trial_id, **t.hyperparameters.values,
                objective: t.score} for t in completed]
@@ -217,6 +245,30 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
                             os.path.join(out, "figures", "search.png"), objective=objective,
                             title=f"{name}: {objective.replace('_', ' ')}")
     return results
+
+
+def work(name, out=None, data_dir=None, seed=0, quick=False, overrides=None, wait=None,
+         **_):
+    """Run as a worker of a distributed search (KerasTuner's three variables set): each
+    stage's tuner is KerasTuner's worker, its trials handed out by the chief. The
+    values of a trial come from the chief's oracle, so a worker's fine stage spans the
+    whole coarse range and every choice (the chief narrows them)."""
+    from tuning import distributed
+
+    host, port = distributed.start_worker(wait or distributed.DEFAULT_WAIT)
+    spec, search, config, impl, out, data = _prepare(name, out, data_dir, seed, quick,
+                                                     overrides, False, worker=True)
+    if search.get("type") == "random":
+        hypermodel = SpaceHyperModel(impl, config, search["space"], data, seed=seed)
+        stages = [(lambda: _random_tuner(search, hypermodel, out, seed), {"verbose": 0})]
+    else:
+        whole = (search["coarse_min"], search["coarse_max"])
+        stages = [(lambda: _coarse_tuner(search, impl, config, out, seed), {}),
+                  (lambda: _fine_tuner(search, impl, config, out, seed, whole,
+                                       search.get("choices", {})), {})]
+        for _, kwargs in stages:
+            kwargs.update(data=data, verbose=0)
+    distributed.run_stages(stages, host, port, wait or distributed.DEFAULT_WAIT)
 
 
 def check_space(name, space, config):
