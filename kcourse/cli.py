@@ -306,8 +306,10 @@ def cmd_tune(args):
         plan.supervise()
         return 0
     console.load_tensorflow()
-    launch.set_threads(plan.threads)
+    from kcourse.training import set_threads
     from tuning.search import run_search, search_summary, work
+
+    set_threads(plan.threads)  # before TensorFlow's first op
 
     options["max_trials"] = args.max_trials
     if plan.worker:

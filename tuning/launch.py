@@ -11,6 +11,7 @@ import os
 import socket
 
 from kcourse.errors import SettingError
+from kcourse.runs.layout import start_fresh
 from tuning import distributed
 from tuning.spec import check_run_dir, search_spec, stages
 
@@ -63,15 +64,6 @@ class Plan:
     threads: int = None
 
 
-def set_threads(threads):
-    """TensorFlow's intra- and inter-op threads (before its first operation)."""
-    if threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 def _shared_threads(workers):
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
@@ -95,9 +87,16 @@ def plan(args, options):
         if "chief" not in env[0]:  # KerasTuner's rule: a tuner id with "chief" is the chief
             return Plan(worker=True, threads=args.threads)
         listen, workers = (env[1], int(env[2])), workers or 0
+    if args.chief and options["fresh"]:
+        raise SettingError("--fresh deletes the run directory: give it to the chief's "
+                           "command, not to a worker machine's")
     if not options["fresh"]:
         check_run_dir(name, options["out"], options["seed"], options["quick"],
                       options["overrides"])
+    else:  # before any worker writes its log there
+        start_fresh(options["out"], name)
+        options["fresh"] = False
+    distributed.raise_on_sigterm()  # the workers started below end with this process
     if args.chief:
         if args.listen:
             raise SettingError("--chief (this machine runs workers) and --listen (this "
@@ -132,7 +131,6 @@ def plan(args, options):
           + ("" if host.startswith("127.") or host == "::1" else
              f"; other machines: kcourse tune {name} --chief THIS_HOST:{port} --out "
              f"{options['out']} (a shared directory)"), flush=True)
-    distributed.raise_on_sigterm()
     if pool:  # they load TensorFlow and the data while this process does, then wait
         pool.start()
 
