@@ -335,7 +335,9 @@ class Chief:
             self.workers.start()
         while not servicer.done():
             if servicer.error is not None:
-                raise SettingError(f"the search stopped: {str(servicer.error).strip()}")
+                first = (str(servicer.error).strip() or repr(servicer.error)).splitlines()[0]
+                raise SettingError(f"the search stopped: {first} (the trials' errors are in "
+                                   "the workers' logs)")
             if self.workers is not None:
                 self.workers.check()
                 if self.workers.finished():

@@ -15,8 +15,8 @@ log10(param) in the range spanned by the `fine_top` best coarse values, with the
 choices of the best coarse trial. The trials train with the experiment's track
 (`tuning.hypermodel.TrackHyperModel`); both tuners keep their trials in the run
 directory, so an interrupted search resumes; `results.json`, `trials.csv` and
-`figures/<param>_search.png` sum it up, with the best model's test figure measured
-once at the end.
+`figures/<param>_search.png` sum it up (and `hparams/`, for TensorBoard's HParams
+dashboard), with the best model's test figure measured once at the end.
 
 Every stage is one KerasTuner tuner whose `search` a `runner` runs: in this process by
 default, or as the chief of KerasTuner's distributed mode (`tuning.distributed`,
@@ -37,6 +37,7 @@ import numpy as np
 from kcourse import experiments, plots
 from kcourse.errors import DataNotFoundError, SettingError
 from kcourse.runs.layout import default_run_dir, start_fresh, write_json, write_text
+from tuning.hparams import log_hparams
 from tuning.hypermodel import SpaceHyperModel, TrackHyperModel
 from tuning.oracles import grid_search
 from tuning.spec import check_run_dir, coarse_trials, config_doc, search_spec
@@ -187,6 +188,7 @@ def _search(name, spec, search, impl, config, out, data, seed, verbose, runner=_
                "best_test_accuracy": test["accuracy"], "trials": trials}
     write_json(os.path.join(out, "results.json"), results)
     _write_trials(out, trials)
+    log_hparams(trials, ["log_" + param, param, *choices], objective, out)
     plots.plot_search(trials, param, os.path.join(out, "figures", f"{param}_search.png"),
                       title=f"{name}: {objective.replace('_', ' ')} against {param}",
                       objective=objective, choices=list(choices))
@@ -241,6 +243,7 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
             best_config, data, model)["accuracy"]
     write_json(os.path.join(out, "results.json"), results)
     _write_trials(out, trials)
+    log_hparams(trials, list(search["space"]), objective, out)
     plots.plot_space_search(trials, list(search["space"]),
                             os.path.join(out, "figures", "search.png"), objective=objective,
                             title=f"{name}: {objective.replace('_', ' ')}")

@@ -83,6 +83,8 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     best = report.stdout.split("val_accuracy\n")[1].splitlines()[1]  # under the rule
     assert float(best.split()[-1]) == results["best"]["val_accuracy"]
     assert (tmp_path / "search" / "figures" / "trials.png").stat().st_size > 0
+    runs = sorted(p.name for p in (tmp_path / "search" / "hparams").iterdir())
+    assert runs == ["coarse-0", "coarse-1", "coarse-2", "coarse-3", "fine-0", "fine-1"]
 
 
 def test_a_worker_killed_mid_trial_is_restarted_and_its_trial_handed_back(tmp_path):

@@ -1,7 +1,8 @@
 """The toy track's TensorFlow side, its trials made observable for the tests:
 `$TUNE_TRACK_LOG` gets a line (the trial's lambda) per finished training, and with
 `$TUNE_TRACK_KILL_ONCE` (a file that does not exist yet) the first trial to start
-creates that file and SIGKILLs its own process half way through."""
+creates that file and SIGKILLs its own process half way through; with
+`$TUNE_TRACK_FAIL` set, every trial raises."""
 
 import os
 import signal
@@ -13,6 +14,8 @@ from toy_track.impl import (apply_hyperparameters, build_model, evaluate_test,  
 
 def train_trial(config, data, model, seed, callbacks, verbose):
     time.sleep(config["pause"] / 2)
+    if os.environ.get("TUNE_TRACK_FAIL"):
+        raise RuntimeError("a toy trial failed")
     marker = os.environ.get("TUNE_TRACK_KILL_ONCE")
     if marker:
         try:
