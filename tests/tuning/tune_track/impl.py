@@ -8,8 +8,11 @@ import os
 import signal
 import time
 
-from toy_track.impl import (apply_hyperparameters, build_model, evaluate_test,  # noqa: F401
-                            search_data, train)
+from toy_track.impl import (apply_hyperparameters, build_model, evaluate_test, search_data,
+                            train)
+
+__all__ = ["apply_hyperparameters", "build_model", "evaluate_test", "search_data",
+           "train_trial"]
 
 
 def train_trial(config, data, model, seed, callbacks, verbose):
