@@ -274,3 +274,20 @@ SETTINGS = {
     "ensemble": "evaluate the snapshot ensemble of the models at the cycle ends",
     "evals_per_cycle": "validation measures per cycle (history rows, curves)",
 }
+
+# the cyclical rate's bounds and step size searched jointly with lambda (random search;
+# n_s of 2 or 5 epochs of the 45,000 search images, the course's A2 and A3 step sizes)
+CLR_SPACE = {"lambda": {"log": [1e-4, 1e-2]}, "eta_min": {"log": [1e-6, 1e-4]},
+             "eta_max": {"log": [3e-2, 3e-1]}, "n_s": [900, 2250]}
+EXPERIMENTS["a2-clr-search"] = {
+    "description": "Random search of the cyclical rate's bounds and step size jointly "
+                   "with lambda, two-layer net (kcourse tune)",
+    "reference": "DD2424 A2: eta_min 1e-5, eta_max 1e-1, n_s 2 epochs (the course's "
+                 "setting)",
+    "task": "mlp",
+    "defaults": {**MLP_DEFAULTS, "data": "search", "cycles": 3},
+    "rows": [{}],
+    "search": {"type": "random", "trials": 24, "space": CLR_SPACE,
+               "objective": "val_accuracy"},
+    "quick": {**MLP_QUICK, "trials": 2, "space": {**CLR_SPACE, "n_s": [20, 50]}},
+}
