@@ -62,6 +62,9 @@ def _bind_error(host, port):
     except socket.gaierror as error:
         return f"unknown address {host!r} ({error.strerror})"
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as gRPC's own listener: connections of an earlier chief left in TIME_WAIT do
+        # not keep a restarted chief off its port, a listening process does
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -213,9 +216,11 @@ class Workers:
             else:
                 how = (f"was killed ({signal.Signals(-code).name}) {MAX_RESTARTS + 1} times"
                        if code < 0 else f"failed (exit code {code})")
-                raise SettingError(f"worker {tuner_id} {how}: {self._last_line(tuner_id)} "
-                                   f"(log: {self.log(tuner_id)}); run the same command "
-                                   "again to resume")
+                line = self._last_line(tuner_id).removeprefix("kcourse: error: ")
+                then = "" if "run the same command" in line else (
+                    "; run the same command again to resume")
+                raise SettingError(f"worker {tuner_id} {how}: {line} (log: "
+                                   f"{self.log(tuner_id)}){then}")
 
     def finished(self):
         return len(self.done) == len(self.ids)
