@@ -97,10 +97,18 @@ def test_a_worker_killed_mid_trial_is_restarted_and_its_trial_handed_back(tmp_pa
 
 
 def completed(out):
-    return {(stage, json.loads(path.read_text())["trial_id"])
-            for stage in ("coarse", "fine")
-            for path in (out / stage).glob("trial_*/trial.json")
-            if json.loads(path.read_text())["status"] == "COMPLETED"}
+    """The (stage, trial id) of the finished trials (KerasTuner writes trial.json in
+    place: one being written is skipped)."""
+    found = set()
+    for stage in ("coarse", "fine"):
+        for path in (out / stage).glob("trial_*/trial.json"):
+            try:
+                trial = json.loads(path.read_text())
+            except ValueError:
+                continue
+            if trial["status"] == "COMPLETED":
+                found.add((stage, trial["trial_id"]))
+    return found
 
 
 def test_a_killed_chief_rerun_resumes_without_repeating_a_finished_trial(tmp_path):

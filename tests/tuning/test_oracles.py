@@ -1,5 +1,6 @@
-"""The resumable grid oracle: a grid search reloaded with trials still running (a
-killed chief, an interrupted search) runs every remaining value once."""
+"""The parallel, resumable grid oracle: a grid search reloaded with trials still running (a
+killed chief, an interrupted search) runs every remaining value once, and as many
+trials run at once as workers ask."""
 
 import keras_tuner
 
@@ -41,3 +42,15 @@ def test_a_reloaded_grid_search_with_running_trials_runs_the_rest_once(tmp_path)
     assert sorted(again.ran) == sorted(v for v in VALUES
                                        if v != a.hyperparameters.values["x"])
     assert b.hyperparameters.values["x"] in again.ran
+
+
+def test_as_many_grid_trials_at_once_as_workers_in_keras_tuner_order(tmp_path):
+    oracle = tuner(tmp_path).oracle
+    running = [oracle.create_trial(f"worker-{i}") for i in range(3)]
+    assert [t.status for t in running] == ["RUNNING"] * 3  # KerasTuner's: idle third
+    assert [t.hyperparameters.values["x"] for t in running] == VALUES[:3]
+    running[0].status = "COMPLETED"
+    oracle.update_trial(running[0].trial_id, {"score": 0.0})
+    oracle.end_trial(running[0])
+    assert oracle.create_trial("worker-0").hyperparameters.values["x"] == VALUES[3]
+    assert oracle.create_trial("worker-3").status == "STOPPED"  # the grid is done
