@@ -37,6 +37,7 @@ from kcourse import console
 from kcourse.data.cifar10 import (ENV_VAR, manual_dir_name, manual_dir_of,
                                   missing_data_message, online)
 from kcourse.errors import DataNotFoundError
+from kcourse.lookup import static_table
 
 LANGUAGES = ("Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek",
              "Irish", "Italian", "Japanese", "Korean", "Polish", "Portuguese", "Russian",
@@ -412,12 +413,7 @@ class GraphNameEncoder(tf.Module):
     @property
     def table(self):
         if self._table is None:
-            with tf.init_scope():
-                self._table = tf.lookup.StaticHashTable(
-                    tf.lookup.KeyValueTensorInitializer(
-                        tf.constant(self._alphabet, tf.string),
-                        tf.range(self.depth, dtype=tf.int64)),
-                    default_value=-1)
+            self._table = static_table(self._alphabet, default_value=-1)
         return self._table
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="names")])

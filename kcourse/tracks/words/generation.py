@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from kcourse.data.books import UNK_ID, tokenize
+from kcourse.errors import SettingError
 from kcourse.samplers import beam_search
 
 MAX_WIDTH = 10     # the most beams `generate_beam` keeps
@@ -117,8 +118,6 @@ class BeamGenerator(tf.Module):
 
 def check_request(prompt, width, length):
     """One clear error for a bad request (before TensorFlow sees it)."""
-    from kcourse.errors import SettingError
-
     if not tokenize(str(prompt)):
         raise SettingError("the prompt has no words: give a few words to continue, e.g. "
                            "--prompt \"i am a\"")

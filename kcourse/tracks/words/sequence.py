@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kcourse import plots
-from kcourse.data.books import CONJUGATIONS, TASKS, WordVocabulary
+from kcourse.data.books import CONJUGATIONS, TASKS
 from kcourse.errors import SettingError
 from kcourse.losses import SoftmaxCrossEntropy
 from kcourse.runs.layout import read_json, write_json, write_text
@@ -60,6 +60,7 @@ def embedding_vectors(row, splits):
                                      out, row.seed, row.verbose)
         save_model(model, path)
         write_text(os.path.join(out, "vocabulary.json"), splits.vocab.to_json())
+        return word_vectors(model), out
     model, _ = track.load_row(out)
     return word_vectors(model), out
 
@@ -93,11 +94,6 @@ def build_model(task, config, vectors, seed=None):
                                config["dropout"], seed=seed)
     return generator_net(vectors, before + after, config["units"], config["layers"],
                          config["dropout"], seed=seed)
-
-
-def labels_of(task, vocab):
-    """The names of a task's classes: the 12 forms, or the vocabulary's words."""
-    return list(CONJUGATIONS) if task == "conjugation" else list(vocab.words)
 
 
 def train_row(row):
@@ -134,7 +130,7 @@ def train_row(row):
     before, after = _context(task)
     write_json(os.path.join(row.row_dir, "task.json"),
                {"task": task, "before": before, "after": after,
-                "labels": labels_of(task, vocab) if task == "conjugation" else None,
+                "labels": list(CONJUGATIONS) if task == "conjugation" else None,
                 "embedding": source, "embedding_dim": int(vectors.shape[1])})
     if task == "generator":
         result["samples"] = write_samples(model, vocab, row.row_dir, config)
@@ -162,10 +158,10 @@ def write_samples(model, vocab, row_dir, config):
     return {p: found[0][0] for p, found in samples.items()}
 
 
-def beam_generator(model, words, context):
+def beam_generator(model, words, context, lookup=None):
     from kcourse.tracks.words.generation import BeamGenerator
 
-    return BeamGenerator(model, words, context, track.WordLookup(words))
+    return BeamGenerator(model, words, context, lookup or track.WordLookup(words))
 
 
 def row_task(row_dir):
@@ -180,9 +176,11 @@ def archive(row_dir, task):
     model, vocab = track.load_row(row_dir)
     context = task["before"] + task["after"]
     labels = task["labels"] or list(vocab.words)
-    archive = track.word_archive(model, vocab.words, context=context, labels=labels)
+    lookup = track.WordLookup(vocab.words)  # one table for both signatures
+    archive = track.word_archive(model, vocab.words, context=context, labels=labels,
+                                 lookup=lookup)
     if task["task"] == "generator":
-        generator = beam_generator(model, vocab.words, context)
+        generator = beam_generator(model, vocab.words, context, lookup)
         archive.track(generator)
         archive.add_endpoint("generate_beam", generator.generate_beam)
     return archive
@@ -197,5 +195,3 @@ def load_generator(row_dir):
     model, vocab = track.load_row(row_dir)
     return beam_generator(model, vocab.words, task["before"] + task["after"])
 
-
-__all__ = ["WordVocabulary", "archive", "load_generator", "train_row"]

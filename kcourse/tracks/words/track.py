@@ -24,6 +24,7 @@ from kcourse import plots
 from kcourse.data import InMemory, InMemoryBatches, batched
 from kcourse.data.books import WordVocabulary, load_books
 from kcourse.errors import SettingError
+from kcourse.lookup import static_table
 from kcourse.losses import SoftmaxCrossEntropy
 from kcourse.runs.layout import write_json, write_text
 from kcourse.serving import checked
@@ -343,12 +344,7 @@ class WordLookup(tf.Module):
     @property
     def table(self):
         if self._table is None:
-            with tf.init_scope():
-                self._table = tf.lookup.StaticHashTable(
-                    tf.lookup.KeyValueTensorInitializer(
-                        tf.constant(self._words, tf.string),
-                        tf.range(len(self._words), dtype=tf.int64)),
-                    default_value=0)
+            self._table = static_table(self._words, default_value=0)
         return self._table
 
     def __call__(self, strings):
@@ -357,7 +353,7 @@ class WordLookup(tf.Module):
         return tf.cast(self.table.lookup(lower), tf.int32)
 
 
-def word_archive(model, words, top=TOP, context=CONTEXT, labels=None):
+def word_archive(model, words, top=TOP, context=CONTEXT, labels=None, lookup=None):
     """An `ExportArchive` serving a network of context words (the CBoW, the conjugation
     and generator networks) on words.
 
@@ -369,9 +365,9 @@ def word_archive(model, words, top=TOP, context=CONTEXT, labels=None):
     likeliest classes (`labels`, default the words), likeliest first; `word_ids` int32
     `(batch, top)`, their indices; `probabilities` float32 `(batch, classes)` (softmax
     of the scores, in class order); `context_ids` int32 `(batch, context)`, the ids
-    looked up."""
+    looked up. `lookup`: the `WordLookup` of `words` to use (default: a new one)."""
     names = tf.constant(list(labels if labels is not None else words))
-    lookup = WordLookup(words)
+    lookup = lookup or WordLookup(words)
     vocab_size = len(words)
     top = min(int(top), len(labels if labels is not None else words))
     context = int(context)
