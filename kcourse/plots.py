@@ -123,6 +123,23 @@ def plot_row_curves(curves, metrics, path, x="step", title=None):
     return _save(fig, path, layout=False)
 
 
+def plot_series(series, path, x_label, y_label, title=None, log_x=False):
+    """One line per `{label: [(x, y), ...]}` item, marked at its points (e.g. test
+    accuracy against the fraction of labels, one line per training mode)."""
+    fig, ax = _subplots(figsize=(6, 4))
+    for label, points in series.items():
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o", label=str(label))
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title or y_label)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def confusion_matrix(labels, predictions, num_classes):
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)

@@ -232,7 +232,11 @@ def predict(run_dir, inputs, row=None, top=3, allow_diverged=False, draw=None):
     if draw is not None and not hasattr(impl, "draw"):
         raise SettingError(f"--draw is for tracks that find objects; {info['experiment']} "
                            "classifies")
-    tensor = impl.predict_inputs(inputs)
+    import inspect
+
+    takes_row = "row_dir" in inspect.signature(impl.predict_inputs).parameters
+    tensor = (impl.predict_inputs(inputs, row_dir=row_dir) if takes_row
+              else impl.predict_inputs(inputs))
     class_names = impl.class_names(row_dir)
     with tempfile.TemporaryDirectory(prefix="kcourse-predict-") as tmp:
         impl.archive(row_dir, info).write_out(tmp, verbose=False)

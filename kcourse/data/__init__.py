@@ -1,7 +1,7 @@
 """Datasets (TFDS builders, splits, text) and how the trainer reads them (batches,
 epoch orders, augmentation, text streams)."""
 
-from kcourse.data.augment import chain, random_flip, random_shift
+from kcourse.data.augment import chain, random_cutout, random_flip, random_shift
 from kcourse.data.batching import InMemory, InMemoryBatches, batched, in_memory
 from kcourse.data.cifar10 import (CLASS_NAMES, ENV_VAR, DataNotFoundError, KcourseCifar10,
                                   missing_data_message)
@@ -22,7 +22,7 @@ __all__ = ["CLASS_NAMES", "ENV_VAR", "LANGUAGES", "BalancedSampler", "CanvasSpli
            "KcourseCifar10", "KcourseSurnames", "NameEncoder", "PRESETS", "SurnameSplits",
            "TextStreams", "balanced_orders", "batched", "chain", "cifar10_builder",
            "in_memory", "load_cifar10", "load_surnames", "missing_data_message",
-           "random_flip", "random_shift", "resolve_data_dir", "surnames_builder",
+           "random_cutout", "random_flip", "random_shift", "resolve_data_dir", "surnames_builder",
            "uniform_orders"]
 
 from kcourse.data.books import (BookSplits, KcourseBooks, WordVocabulary, books_builder,

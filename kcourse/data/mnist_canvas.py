@@ -82,7 +82,7 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"  # TFDS's `mnist` source
-TASKS = ("localization", "detection")
+TASKS = ("localization", "detection", "digits")
 
 assert NOISE_MAX < BOX_THRESHOLD
 
@@ -466,7 +466,36 @@ class KcourseMnistDetection(_MnistCanvas):
             yield index, detection_example(candidates, split, index, seed)
 
 
-BUILDERS = {"localization": KcourseMnistLocalization, "detection": KcourseMnistDetection}
+class KcourseMnistDigits(_MnistCanvas):
+    """The MNIST digits themselves (28x28), split as the canvases are: the seeded 90% /
+    10% partition of MNIST's training images (54,000 / 6,000) and its 10,000 test
+    images (INF265's transfer-learning example, `cifar_convnet`'s `transfer-mnist`)."""
+
+    TASK = "digits"
+    RELEASE_NOTES = {"1.0.0": "MNIST, train/validation by the seeded partition, test."}
+
+    def _info(self):
+        return self._common_info({
+            "image": tfds.features.Image(shape=(28, 28, 1)),
+            "label": tfds.features.ClassLabel(num_classes=10),
+            "mnist_index": tfds.features.Scalar(dtype=np.int64),
+        }, "The 28x28 grayscale MNIST digits, the training images split 90/10 into "
+           "train and validation by a seeded permutation (sorted within each split).")
+
+    def _size(self, pools, split, limit):
+        size = len(pools[split])
+        return size if limit is None else min(size, limit)
+
+    def _generate_examples(self, mnist, pools, split, size):
+        images, labels = mnist["test" if split == "test" else "train"]
+        for index in range(size):
+            source = int(pools[split][index])
+            yield index, {"image": images[source][..., None], "label": int(labels[source]),
+                          "mnist_index": source}
+
+
+BUILDERS = {"localization": KcourseMnistLocalization, "detection": KcourseMnistDetection,
+            "digits": KcourseMnistDigits}
 
 
 def mnist_canvas_builder(task="localization", data_dir=None, tfds_dir=None, limit=None,
@@ -474,7 +503,7 @@ def mnist_canvas_builder(task="localization", data_dir=None, tfds_dir=None, limi
     """The prepared `kcourse_mnist_<task>` builder, preparing it if needed.
 
     Args:
-        task: `"localization"` or `"detection"`.
+        task: `"localization"`, `"detection"` or `"digits"` (MNIST itself).
         data_dir: the TFDS manual directory holding the four MNIST idx files (default
             `$KCOURSE_DATA_DIR`); without them, they are downloaded when online.
         tfds_dir: where TFDS keeps prepared datasets (default: TFDS's own).
@@ -497,7 +526,8 @@ def mnist_canvas_builder(task="localization", data_dir=None, tfds_dir=None, limi
 @dataclasses.dataclass
 class CanvasSplits:
     """The canvases of a task as NumPy arrays: `x[split]` float32 `(n, 48, 60, 1)` in
-    [0, 1], `y[split]` float32 `(n, 6)` (localization) or `(n, 2, 3, 6)` (detection)."""
+    [0, 1], `y[split]` float32 `(n, 6)` (localization) or `(n, 2, 3, 6)` (detection);
+    for `digits`, `x` `(n, 28, 28, 1)` and `y` the digit (float32 `(n,)`)."""
 
     task: str
     x: dict
@@ -526,5 +556,5 @@ def load_mnist_canvases(task="localization", data_dir=None, tfds_dir=None, limit
 
 
 __all__ = ["BOX_THRESHOLD", "CanvasConfig", "CanvasSplits", "ENV_VAR", "GRID", "HEIGHT",
-           "KcourseMnistDetection", "KcourseMnistLocalization", "SEED", "SIZES", "WIDTH",
+           "KcourseMnistDetection", "KcourseMnistDigits", "KcourseMnistLocalization", "SEED", "SIZES", "WIDTH",
            "load_mnist_canvases", "mnist_canvas_builder", "read_idx", "read_mnist"]

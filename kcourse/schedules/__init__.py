@@ -1,5 +1,6 @@
 """Learning-rate schedules of the course."""
 
 from kcourse.schedules.cyclic import CyclicLearningRate
+from kcourse.schedules.one_cycle import OneCycle
 
-__all__ = ["CyclicLearningRate"]
+__all__ = ["CyclicLearningRate", "OneCycle"]
