@@ -8,8 +8,9 @@ from keras import ops
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """One cycle of the learning rate over a whole training: a linear rise from
     `eta_max * start_factor` to `eta_max` over the first `warmup` fraction of the
-    `total` updates, then a linear fall to `eta_max * end_factor` at the last update,
-    held there after it:
+    `total` updates, then a linear fall that reaches `eta_max * end_factor` at step
+    `total`, held there after it (Keras counts updates from 0: the last of `total`
+    updates runs at `eta_max * (e + (1 - e) / (T - w))`):
 
         t <= w:       eta_t = eta_max * (s + (1 - s) t / w)
         w < t <= T:   eta_t = eta_max * (1 - (1 - e) (t - w) / (T - w))

@@ -25,7 +25,7 @@ from kcourse.data import (CLASS_NAMES, InMemory, InMemoryBatches, batched, chain
                           load_cifar10, load_mnist_canvases, random_cutout, random_flip,
                           random_shift)
 from kcourse.errors import SettingError
-from kcourse.runs.layout import read_json, write_json
+from kcourse.runs.layout import read_json, run_row, write_json
 from kcourse.schedules import OneCycle
 from kcourse.tracks.cifar_convnet import experiments
 from kcourse.tracks.cifar_convnet.model import convnet, transfer_net
@@ -66,7 +66,7 @@ class ImageSplits:
 def data_for(config, data_dir):
     """The row's dataset, all classes (one kept in memory at a time)."""
     limit = config.get("limit") or None
-    key = (config["dataset"], config["data"], data_dir, limit)
+    key = (config["dataset"], config["data"], data_dir, os.environ.get("TFDS_DATA_DIR"), limit)
     if key not in _DATA:
         _DATA.clear()
         _DATA[key] = load_images(config["dataset"], config["data"], data_dir, limit)
@@ -228,22 +228,15 @@ def source_model(row, data):
 
 
 def source_model_path(source):
-    """The model.keras of `source`: a row directory, or the run directory's best row
-    (its metrics.json's `best`, else its only row)."""
+    """The model.keras of `source`: a row directory, or a run directory's best row."""
     source = os.path.abspath(os.path.expanduser(source))
     if os.path.isfile(os.path.join(source, "model.keras")):
         return os.path.join(source, "model.keras")
-    metrics = os.path.join(source, "metrics.json")
-    if os.path.isfile(metrics):
-        info = read_json(metrics)
-        best = info.get("best") or {}
-        tag = best.get("tag") if isinstance(best, dict) else None
-        rows = [r.get("tag") for r in info.get("rows", [])]
-        tag = tag or (rows[0] if len(rows) == 1 else None)
-        if tag and os.path.isfile(os.path.join(source, "rows", tag, "model.keras")):
-            return os.path.join(source, "rows", tag, "model.keras")
-    raise SettingError(f"source={source}: no model.keras there, nor a run directory with a "
-                       "best row; give a row directory (DIR/rows/<tag>) of a finished run")
+    if not os.path.isfile(os.path.join(source, "metrics.json")):
+        raise SettingError(f"source={source}: no model.keras there, nor a finished run "
+                           "(metrics.json); give a run directory of this track or a row "
+                           "directory (DIR/rows/<tag>), or source=train")
+    return os.path.join(run_row(source)[1], "model.keras")
 
 
 def build_model(config, data, k, seed):
