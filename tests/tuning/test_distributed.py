@@ -96,6 +96,27 @@ def test_a_worker_killed_mid_trial_is_restarted_and_its_trial_handed_back(tmp_pa
     check_results(tmp_path, printed)
 
 
+def test_a_trial_that_raises_is_marked_failed_and_the_search_ends(tmp_path):
+    """KerasTuner marks a trial whose training raises FAILED (after
+    `max_retries_per_trial`, 0 here); the search goes on with the other trials, every
+    one is accounted for, and the command ends (the chief does not wait for it)."""
+    failed = tmp_path / "failed"
+    with tune(tmp_path, "--workers", "2", TUNE_TRACK_FAIL_ONCE=str(failed)) as proc:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    assert failed.exists(), out[-2000:] + err[-2000:]
+    statuses = {}
+    for stage in ("coarse", "fine"):
+        for path in (tmp_path / "search" / stage).glob("trial_*/trial.json"):
+            trial = json.loads(path.read_text())
+            statuses[(stage, trial["trial_id"])] = trial["status"]
+    assert sorted(statuses.values()).count("FAILED") == 1, statuses
+    assert sorted(statuses.values()).count("COMPLETED") == len(statuses) - 1 >= 5, statuses
+    lam = float(failed.read_text())
+    assert all(abs(r - lam) > 1e-15 for r in trained(tmp_path))  # it never finished
+    assert len(trained(tmp_path)) == len(statuses) - 1  # the others ran once each
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+
+
 def completed(out):
     """The (stage, trial id) of the finished trials (KerasTuner writes trial.json in
     place: one being written is skipped)."""

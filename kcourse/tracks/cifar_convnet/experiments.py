@@ -27,12 +27,12 @@ DEFAULTS = {
     "arch": "fast",          # tutorial: the TF tutorial's net | fast: kcourse's ResNet-9 layout
     "width": 32,             # fast: channels of its first conv (stages: 2x, 4x, 8x)
     "optimizer": "sgd",      # sgd: SGD with Nesterov momentum | adam
-    "eta": 0.2,              # learning rate (the peak of a one-cycle schedule)
+    "eta": 0.4,              # learning rate (the peak of a one-cycle schedule)
     "momentum": 0.9,
     "weight_decay": 5e-4,    # decoupled weight decay of the optimizer (0: none)
     "schedule": "one_cycle",  # constant | one_cycle: eta/10 -> eta (first 25%) -> 0, linear
     "label_smoothing": 0.2,
-    "epochs": 10,
+    "epochs": 8,
     "updates": 0,            # total updates instead of epochs (0: use epochs)
     "batch_size": 512,
     "flip": True,            # augmentation: random left-right flips
@@ -58,7 +58,7 @@ TUTORIAL = {"arch": "tutorial", "optimizer": "adam", "eta": 1e-3, "schedule": "c
 QUICK = {"limit": 512, "epochs": 1, "source_epochs": 1, "updates": 0, "batch_size": 64,
          "width": 8, "time_limit": 0}
 
-TRANSFER = {"arch": "fast", "width": 16, "batch_size": 128, "updates": 1000, "eta": 0.1,
+TRANSFER = {"arch": "fast", "width": 16, "batch_size": 128, "updates": 600, "eta": 0.2,
             "epochs": 0, "classes": "5-9", "source_epochs": 10}
 FRACTIONS = (0.01, 0.1, 1.0)
 

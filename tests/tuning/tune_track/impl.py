@@ -2,7 +2,8 @@
 `$TUNE_TRACK_LOG` gets a line (the trial's lambda) per finished training, and with
 `$TUNE_TRACK_KILL_ONCE` (a file that does not exist yet) the first trial to start
 creates that file and SIGKILLs its own process half way through; with
-`$TUNE_TRACK_FAIL` set, every trial raises."""
+`$TUNE_TRACK_FAIL_ONCE` (likewise a file not there yet) the first trial to start
+raises; with `$TUNE_TRACK_FAIL` set, every trial raises."""
 
 import os
 import signal
@@ -19,6 +20,15 @@ def train_trial(config, data, model, seed, callbacks, verbose):
     time.sleep(config["pause"] / 2)
     if os.environ.get("TUNE_TRACK_FAIL"):
         raise RuntimeError("a toy trial failed")
+    failing = os.environ.get("TUNE_TRACK_FAIL_ONCE")
+    if failing:
+        try:
+            with open(failing, "x") as f:  # exactly one trial of the search raises
+                f.write(f"{config['lambda']!r}")
+        except FileExistsError:
+            pass
+        else:
+            raise RuntimeError("a toy trial failed once")
     marker = os.environ.get("TUNE_TRACK_KILL_ONCE")
     if marker:
         try:
