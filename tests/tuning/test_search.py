@@ -113,3 +113,39 @@ def test_hypermodel_step_size_in_epochs(tmp_path, monkeypatch):
         directory=tmp_path, project_name="steps")
     tuner.search(data=mock_splits(n=200), verbose=0)
     assert sorted(seen) == [2, 6]  # 200 images in batches of 100: 2 updates per epoch
+
+
+def test_width_and_dropout_search_builds_each_trials_net(tmp_path, monkeypatch):
+    """`a2-width-dropout`: a random search whose `hidden` is one number (one hidden
+    layer of that width); each trial's model has that width and dropout, and the best
+    trial's model is measured on the test split once."""
+    registry = experiments.experiments()
+    spec = registry["a2-width-dropout"]
+    assert spec["search"]["space"]["hidden"] == [256, 512, 1024, 2048]
+    monkeypatch.setattr(cifar_track, "data_for", lambda config, data_dir: mock_splits())
+    registry["mock-width"] = {**spec, "defaults": mock_config(flip=True, translate=2),
+                              "quick": {"trials": 3, "space": {
+                                  "hidden": [4, 8, 16], "dropout": {"range": [0.0, 0.5]},
+                                  "lambda": {"log": [1e-5, 1e-3]}}}}
+    monkeypatch.setattr(experiments, "experiments", lambda: registry)
+    built = []
+    build = cifar_track.build_model
+    monkeypatch.setattr(cifar_track, "build_model",
+                        lambda config, seed, **kw: built.append(config) or build(config, seed, **kw))
+    results = search.random_search("mock-width", out=str(tmp_path / "s"), quick=True,
+                                   verbose=0)
+    trials = results["trials"]
+    assert len(trials) == 3
+    for trial in trials:
+        assert trial["hidden"] in (4, 8, 16) and 0 <= trial["dropout"] <= 0.5
+        config = next(c for c in built if c["hidden"] == trial["hidden"]
+                      and c["dropout"] == trial["dropout"])
+        model = build(config, 0)
+        kernels = [w for w in model.weights if len(w.shape) == 2]
+        assert kernels[0].shape == (3072, trial["hidden"])
+    assert results["best"]["val_accuracy"] == max(t["val_accuracy"] for t in trials)
+    assert 0 <= results["best_test_accuracy"] <= 1
+    from kcourse.errors import SettingError
+
+    with pytest.raises(SettingError, match="positive sizes"):
+        experiments.check("a2-width-dropout", "hidden", 0)

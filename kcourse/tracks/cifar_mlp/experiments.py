@@ -234,7 +234,9 @@ CHECKS = {
     "data": (lambda v: v in ("a1", "search", "full"), "must be one of a1, search, full"),
     "loss": one_of(*LOSS_NAMES),
     "init": one_of("gaussian", "xavier", "he"),
-    "hidden": (lambda v: len(v) > 0 and min(v) >= 1, "must be a list of positive sizes"),
+    "hidden": (lambda v: (v >= 1 if isinstance(v, int) and not isinstance(v, bool)
+                          else len(v) > 0 and min(v) >= 1),
+               "must be a list of positive sizes (or one size: one hidden layer)"),
     "dropout": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
     "eta_min": non_negative(),
     "eta_max": positive(),
@@ -290,4 +292,23 @@ EXPERIMENTS["a2-clr-search"] = {
     "search": {"type": "random", "trials": 24, "space": CLR_SPACE,
                "objective": "val_accuracy"},
     "quick": {**MLP_QUICK, "trials": 2, "space": {**CLR_SPACE, "n_s": [20, 50]}},
+}
+
+# the width and dropout of A2's best net (a2-best: 2048 units, dropout .3, lambda 3e-4),
+# jointly with lambda; `hidden` as one number is one hidden layer of that size
+WIDTH_SPACE = {"hidden": [256, 512, 1024, 2048], "dropout": {"range": [0.0, 0.5]},
+               "lambda": {"log": [1e-5, 3e-3]}}
+EXPERIMENTS["a2-width-dropout"] = {
+    "description": "Random search of the width and dropout of A2's best net (one hidden "
+                   "layer, flips and shifts) jointly with lambda (kcourse tune)",
+    "reference": "DD2424 A2 bonus: best public 57.0% (800 hidden + dropout); a2-best: "
+                 "2048 units, dropout .3, lambda 3e-4",
+    "task": "mlp",
+    "defaults": {**EXPERIMENTS["a2-best"]["defaults"], "data": "search", "cycles": 2,
+                 "n_s": 1800, "ensemble": False},
+    "rows": [{}],
+    "search": {"type": "random", "trials": 12, "space": WIDTH_SPACE,
+               "objective": "val_accuracy"},
+    "quick": {**MLP_QUICK, "trials": 2,
+              "space": {**WIDTH_SPACE, "hidden": [16, 32]}},
 }

@@ -56,7 +56,9 @@ def build_model(config, seed, input_dim=3072, dtype=None):
         return linear_classifier(input_dim=input_dim, init=config["init"],
                                  sigma=config["sigma"], lam=config["lambda"], seed=seed,
                                  dtype=dtype, l1=config.get("l1", 0.0))
-    return mlp(config["hidden"], input_dim=input_dim, batch_norm=config["batch_norm"],
+    hidden = config["hidden"]
+    hidden = [hidden] if isinstance(hidden, int) else hidden  # one number: one layer
+    return mlp(hidden, input_dim=input_dim, batch_norm=config["batch_norm"],
                dropout=config["dropout"], init=config["init"], sigma=config["sigma"],
                lam=config["lambda"], seed=seed, dtype=dtype, l1=config.get("l1", 0.0))
 
