@@ -252,7 +252,7 @@ def train_row(row):
     measured once on the validation and test images (with and without flip
     test-time augmentation); save it, its preprocessing and its figures."""
     config, tag = row.config, row.tag
-    title = tag.split("_", 1)[1] if "_" in tag else tag
+    title = f"{row.experiment} " + (tag.split("_", 1)[1] if "_" in tag else f"row {tag}")
     data = data_for(config, row.data_dir)
     classes = CLASS_SETS[config["classes"]]
     k = len(classes)
