@@ -160,7 +160,8 @@ def reproduce_command(config, out, tune=False, fresh_row=None):
 
 # formatting
 def _is_accuracy(key):
-    return key.endswith("accuracy") or key.endswith("accuracy_mean")
+    return (key.endswith("accuracy") or key.endswith("accuracy_mean")
+            or key.endswith("accuracy_no_tta"))
 
 
 def fmt(key, value):

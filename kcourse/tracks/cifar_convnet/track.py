@@ -14,7 +14,6 @@ the fraction of the labels used, one line per mode; `kcourse report` redraws it)
 import dataclasses
 import math
 import os
-import weakref
 
 import keras
 import numpy as np
@@ -39,7 +38,6 @@ DIGITS = tuple(str(d) for d in range(10))
 CLASS_SETS = {"all": tuple(range(10)), "0-4": tuple(range(5)), "5-9": tuple(range(5, 10))}
 
 _DATA = {}
-_PREDICTORS = weakref.WeakKeyDictionary()  # model -> its compiled softmax
 
 
 @dataclasses.dataclass
@@ -178,20 +176,21 @@ def train_model(config, splits, k, row_dir, seed, verbose, model):
 
 
 def probabilities(model, x, tta=False, batch_size=EVAL_BATCH):
-    """The model's class probabilities on standardised images `x`, in NumPy; with `tta`
-    the mean of those of each image and its left-right mirror."""
-    run = _PREDICTORS.get(model)
-    if run is None:
-        run = _PREDICTORS[model] = tf.function(
-            lambda b: tf.nn.softmax(model(b, training=False)), reduce_retracing=True)
-    out = []
-    for i in range(0, len(x), batch_size):
-        batch = tf.constant(x[i:i + batch_size])
-        p = run(batch)
-        if tta:
-            p = (p + run(tf.reverse(batch, axis=[2]))) / 2
-        out.append(p.numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]))
+    """The model's class probabilities on standardised images `x`, in NumPy (Keras'
+    `predict`: one compiled function per model); with `tta` the mean of those of each
+    image and its left-right mirror."""
+    if not len(x):
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    p = _softmax(model.predict(x, batch_size=batch_size, verbose=0))
+    if tta:
+        p = (p + _softmax(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0))) / 2
+    return p
+
+
+def _softmax(logits):
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(-1, keepdims=True))
+    return (z / z.sum(-1, keepdims=True)).astype(np.float32)
 
 
 def source_model(row, data):
@@ -266,6 +265,11 @@ def train_row(row):
         model = build_model(config, data, k, row.seed)
     else:
         source, where = source_model(row, data)
+        if tuple(source.input_shape[1:]) != data.image_shape:
+            raise SettingError(f"source={config['source']} takes images "
+                               f"{tuple(source.input_shape[1:])}, this row's {data.dataset} "
+                               f"images are {data.image_shape}: transfer from a run on the "
+                               "same kind of images")
         model = transfer_net(source, k, config["mode"], config["body_scale"], row.seed)
         result["source"] = where
     history = train_model(config, splits, k, row.row_dir, row.seed, row.verbose, model)

@@ -135,6 +135,10 @@ def test_transfer_from_a_run_directory_and_bad_sources(quick_runs, data_env, tmp
     assert [r["mode"] for r in rows] == ["scratch", "frozen", "finetune"]
     assert rows[1]["source"] == os.path.join(source_run, "rows", "00")
     assert not os.path.exists(os.path.join(out, "source"))
+    with pytest.raises(SettingError, match="same kind of images"):  # CIFAR -> MNIST
+        run_experiment("transfer-mnist", out=str(tmp_path / "mnist"),
+                       data_dir=data_env["manual"], quick=True,
+                       overrides={"source": source_run}, verbose=0)
     with pytest.raises(SettingError, match="nor a finished run"):
         run_experiment("transfer-cifar", out=str(tmp_path / "bad"),
                        data_dir=data_env["manual"], quick=True,
