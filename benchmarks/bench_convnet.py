@@ -50,22 +50,10 @@ import time
 import keras
 import numpy as np
 
+from bench_train import EpochTimer  # benchmarks/ is on sys.path when run as a script
+
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Keras callback recording the wall time of every epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
 
 
 def random_data(n, seed=0):

@@ -131,3 +131,22 @@ def pytest_collection_modifyitems(config, items):
 os.environ.setdefault("KCOURSE_QUICK", "1")
 if shared_data_dir():
     os.environ.setdefault("KCOURSE_DATA_DIR", shared_data_dir())
+
+
+def write_random_mnist(root, num_train, num_test, seed=0, labels="random"):
+    """Tiny MNIST idx files of random 28x28 images (each unique), labelled at random
+    0..9 (`labels="random"`) or 0, 1, ..., 9, 0, ... in turn (`"cycle"`); returns
+    `{"train": (images, labels), "test": ...}`."""
+    from kcourse.data.mnist_canvas import MNIST_FILES
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    data = {}
+    for split, n in (("train", num_train), ("test", num_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        ids = rng.integers(0, 10, size=n) if labels == "random" else np.arange(n) % 10
+        write_idx(root / MNIST_FILES[split][0], images)
+        write_idx(root / MNIST_FILES[split][1], ids)
+        data[split] = (images, ids)
+    return data

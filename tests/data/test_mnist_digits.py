@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from conftest import tfds_data_dir, write_idx
+from conftest import tfds_data_dir, write_random_mnist
 from kcourse.data.mnist_canvas import (MNIST_FILES, SEED, DataNotFoundError,
                                        KcourseMnistDigits, load_mnist_canvases,
                                        mnist_canvas_builder, mnist_pools)
@@ -18,17 +18,7 @@ NUM_TRAIN, NUM_TEST = 50, 13
 
 def write_fake_mnist(root, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0):
     """Tiny MNIST idx files: random 28x28 images (each unique) and random labels 0..9."""
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    data = {}
-    for split, n in (("train", num_train), ("test", num_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=n)
-        write_idx(root / MNIST_FILES[split][0], images)
-        write_idx(root / MNIST_FILES[split][1], labels)
-        data[split] = (images, labels)
-    return data
+    return write_random_mnist(root, num_train, num_test, seed)
 
 
 @pytest.fixture(scope="module")

@@ -23,17 +23,11 @@ EXPERIMENTS = ("cnn-tutorial", "cnn-fast", "transfer-cifar", "transfer-mnist")
 
 @pytest.fixture(scope="module")
 def data_env(tmp_path_factory):
-    from conftest import tfds_data_dir, write_fake_cifar, write_idx
-
-    from kcourse.data.mnist_canvas import MNIST_FILES
+    from conftest import tfds_data_dir, write_fake_cifar, write_random_mnist
 
     root = tmp_path_factory.mktemp("convnet")
     write_fake_cifar(root / "manual", per_batch=60)
-    rng = np.random.default_rng(0)  # MNIST: random 28x28 images, labels 0..9 in turn
-    for split, n in (("train", 300), ("test", 80)):
-        write_idx(root / "manual" / MNIST_FILES[split][0],
-                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(root / "manual" / MNIST_FILES[split][1], np.arange(n) % 10)
+    write_random_mnist(root / "manual", 300, 80, labels="cycle")  # every digit
     with tfds_data_dir(root / "tfds"):
         yield {"manual": str(root / "manual"), "root": root}
 
