@@ -9,12 +9,13 @@ class GradientScale(keras.layers.Layer):
     """The identity forward; backward, the gradient times `scale`.
 
     Put between a pretrained body and a new head, it gives the body's weights the
-    gradient `scale * dL/dw`: with SGD (momentum included, weight decay aside) that is
-    training the body at `scale` times the head's learning rate, the usual way to
-    fine-tune ("discriminative learning rates"), with one optimizer. `scale=0` stops
-    the body's updates (a frozen body, but its batch norm still in training mode);
-    `scale=1` is the identity both ways. (Adam's updates do not change when a gradient
-    is scaled: use SGD.)
+    gradient `scale * dL/dw`: with SGD (momentum included) that is training the body at
+    `scale` times the head's learning rate, the usual way to fine-tune ("discriminative
+    learning rates"), with one optimizer. An optimizer's decoupled weight decay is not
+    scaled (it acts on the weights, not the gradient): with it, `scale=0` still shrinks
+    the body's weights. Without it, `scale=0` stops the body's updates (a frozen body,
+    but its batch norm still in training mode). `scale=1` is the identity both ways.
+    (Adam's updates do not change when a gradient is scaled: use SGD.)
 
     Args:
         scale: the gradient's factor, >= 0.

@@ -15,7 +15,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         t <= w:       eta_t = eta_max * (s + (1 - s) t / w)
         w < t <= T:   eta_t = eta_max * (1 - (1 - e) (t - w) / (T - w))
 
-    with `w = round(warmup * T)` (no rise when `w` is 0), `s = start_factor`,
+    with `w = min(round(warmup * T), T - 1)` (no rise when `w` is 0), `s = start_factor`,
     `e = end_factor`. Computed in
     float64 from the integer update counter, returned as float32. This is the
     schedule of D. Page's fast CIFAR-10 ResNet, one cycle of

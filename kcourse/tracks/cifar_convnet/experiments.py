@@ -2,8 +2,9 @@
 
 CIFAR-10 images are kept 32x32x3, standardised with the training split's per-pixel
 mean and std (`kcourse.data.load_cifar10(flatten=False)`); the `full` preset trains on
-49,000 images and keeps 1,000 (the end of batch 5) to pick hyperparameters and the
-kept model; the test batch is measured once, at the end of each row. MNIST digits are
+49,000 images and keeps 1,000 (the end of batch 5) to compare settings on (the final
+model of a row is kept: one cycle of the rate ends at 0); the test batch is measured
+once, at the end of each row. MNIST digits are
 28x28x1 in [0, 1] (`kcourse.data.KcourseMnistDigits`: 54,000 / 6,000 / 10,000).
 
 Transfer rows learn `classes` (e.g. CIFAR-10's 5-9) from a `fraction` of their
@@ -140,6 +141,9 @@ CHECKS = {
 RULES = (
     (lambda c: c["epochs"] > 0 or c["updates"] > 0,
      "epochs={epochs} and updates={updates}: give one of them above 0"),
+    (lambda c: c["mode"] != "finetune" or c["optimizer"] != "adam" or c["body_scale"] == 1,
+     "mode=finetune with optimizer=adam: Adam's steps ignore a scaled gradient, so "
+     "body_scale={body_scale} would do nothing; use optimizer=sgd (or body_scale=1)"),
     (lambda c: c["mode"] == "scratch" or c["source"] != "train"
      or c["source_classes"] != c["classes"],
      "source_classes={source_classes} is the row's own classes={classes}: transfer needs "

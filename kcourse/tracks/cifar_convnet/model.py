@@ -115,7 +115,8 @@ def transfer_net(source, num_classes, mode, body_scale=0.1, seed=None):
       `body_scale` times the head's).
 
     The head is a dense layer (and the source's logit scale, if it has one) named as
-    the source's, so a transferred network can be a source in turn.
+    the source's. The source must not be a transferred network itself (its body is
+    nested, possibly frozen or gradient-scaled): the track refuses one.
     """
     if mode not in ("frozen", "finetune"):
         raise ValueError(f"Unknown transfer mode {mode!r}: use 'frozen' or 'finetune'.")
@@ -124,8 +125,11 @@ def transfer_net(source, num_classes, mode, body_scale=0.1, seed=None):
     body = body_of(copy)
     inputs = keras.Input(tuple(source.input_shape[1:]), name="images")
     if mode == "frozen":
+        # trainable=False is what keeps its batch norm in inference mode (Keras 3 uses
+        # the moving statistics when `training and trainable` is false; the training
+        # flag of the outer call reaches the nested model whatever is written here)
         body.trainable = False
-        x = body(inputs, training=False)
+        x = body(inputs)
     else:
         x = GradientScale(body_scale, name="body_gradient_scale")(body(inputs))
     x = keras.layers.Identity(name="features")(x)

@@ -2,13 +2,13 @@
 the body of another, with kcourse's `fit`), its figures and saved model, and the
 served graph (raw uint8 images in, class probabilities and names out).
 
-DIR/rows/<tag>/ holds the checkpoints, TensorBoard logs, model.keras and
-preprocessing.npz (the training mean and std, the image shape, the class names and
-whether test-time augmentation is on, for the served graph); DIR/source/ the network
-trained first when `source=train`; DIR/figures/ the loss and accuracy curves
-(`<tag>_loss.png`, `<tag>_accuracy.png`) and the test confusion matrix
+DIR/rows/<tag>/ holds the checkpoints, TensorBoard logs, model.keras,
+preprocessing.npz (the training mean and std) and classes.json (the class names, the
+image shape and whether test-time augmentation is on), which the served graph needs;
+DIR/source/ the network trained first when `source=train`; DIR/figures/ the loss and
+accuracy curves (`<tag>_loss.png`, `<tag>_accuracy.png`) and the test confusion matrix
 (`<tag>_confusion.png`), and for transfer runs `transfer.png` (test accuracy against
-the fraction of the labels used, one line per mode; `kcourse report` redraws it).
+the fraction of the labels used, one line per mode, redrawn after every row).
 """
 
 import dataclasses
@@ -106,7 +106,8 @@ def select(data, classes, fraction=1.0):
             keep = np.zeros_like(keep)
             for c in range(len(classes)):
                 where = np.flatnonzero(y == c)
-                keep[where[:math.ceil(fraction * len(where))]] = True
+                # round first: 0.07 * 100 is 7.000000000000001, whose ceil is 8
+                keep[where[:math.ceil(round(fraction * len(where), 9))]] = True
         out[split] = (data.x[split][keep], y[keep])
     return out
 
@@ -265,17 +266,24 @@ def train_row(row):
         model = build_model(config, data, k, row.seed)
     else:
         source, where = source_model(row, data)
+        if any(layer.name == "body" for layer in source.layers):
+            raise SettingError(f"source={config['source']} is itself a transferred network "
+                               "(a frozen or fine-tuned row); transfer from its own source, "
+                               "or from a network trained from scratch")
         if tuple(source.input_shape[1:]) != data.image_shape:
             raise SettingError(f"source={config['source']} takes images "
                                f"{tuple(source.input_shape[1:])}, this row's {data.dataset} "
                                f"images are {data.image_shape}: transfer from a run on the "
                                "same kind of images")
         model = transfer_net(source, k, config["mode"], config["body_scale"], row.seed)
-        result["source"] = where
+        result["source_dir"] = os.path.abspath(where)
     history = train_model(config, splits, k, row.row_dir, row.seed, row.verbose, model)
     tta = bool(config["tta"])
+    test_predictions = np.zeros(0, np.int64)
     for split, prefix in (("validation", "val_"), ("test", "test_")):
         x, y = splits[split]
+        if not len(y):  # a small `limit` may leave a split without these classes
+            continue
         p = probabilities(model, x, tta)
         result[prefix + "accuracy"] = float((p.argmax(1) == y).mean())
         if tta:
@@ -283,7 +291,7 @@ def train_row(row):
         if split == "test":
             test_predictions = p.argmax(1)
     updates = int(history.last.get("step", 0))
-    result.update(parameters=int(model.count_params()), updates=updates,
+    result.update(parameters=int(model.count_params()), updates_done=updates,
                   diverged=bool(history.diverged), train_seconds=history.seconds,
                   images_per_second=(updates * config["batch_size"] / history.seconds
                                      if history.seconds else 0.0),

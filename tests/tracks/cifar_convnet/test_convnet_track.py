@@ -51,7 +51,8 @@ def test_quick_run_trains_every_row_and_writes_its_files(quick_runs, name):
     for row in rows:
         for key in ("val_accuracy", "test_accuracy"):
             assert 0 <= row[key] <= 1
-        assert row["updates"] > 0 and not row["diverged"]
+        assert row["updates_done"] > 0 and not row["diverged"]
+        assert row["updates"] == 0 or name.startswith("transfer")  # the setting, kept
         assert timing[row["tag"]]["train_seconds"] > 0
         row_dir = os.path.join(out, "rows", row["tag"])
         for file in ("model.keras", "preprocessing.npz", "classes.json", "result.json"):
@@ -127,8 +128,18 @@ def test_transfer_from_a_run_directory_and_bad_sources(quick_runs, data_env, tmp
                                                     "classes": "5-9"}, verbose=0)
     rows = metrics["rows"]
     assert [r["mode"] for r in rows] == ["scratch", "frozen", "finetune"]
-    assert rows[1]["source"] == os.path.join(source_run, "rows", "00")
+    assert rows[1]["source_dir"] == os.path.abspath(os.path.join(source_run, "rows", "00"))
+    assert rows[1]["source"] == source_run  # the setting, as given
     assert not os.path.exists(os.path.join(out, "source"))
+    transferred = os.path.join(quick_runs["transfer-cifar"][0], "rows", "02_finetune_fraction0.1")
+    with pytest.raises(SettingError, match="itself a transferred network"):
+        run_experiment("transfer-cifar", out=str(tmp_path / "twice"),
+                       data_dir=data_env["manual"], quick=True,
+                       overrides={"source": transferred}, verbose=0)
+    with pytest.raises(SettingError, match="Adam's steps ignore a scaled gradient"):
+        run_experiment("transfer-cifar", out=str(tmp_path / "adam"),
+                       data_dir=data_env["manual"], quick=True,
+                       overrides={"optimizer": "adam"}, verbose=0)
     with pytest.raises(SettingError, match="same kind of images"):  # CIFAR -> MNIST
         run_experiment("transfer-mnist", out=str(tmp_path / "mnist"),
                        data_dir=data_env["manual"], quick=True,
@@ -237,3 +248,40 @@ def test_select_takes_the_first_fraction_of_each_class():
     assert xs[:, 0, 0, 0].tolist() == [1, 2, 3, 4, 9]
     assert ys.tolist() == [0, 1, 0, 1, 2]
     assert out["test"][1].tolist() == [0, 1, 0, 1, 0, 1, 0, 2]  # every test image of them
+
+
+def test_select_rounds_the_fraction_before_its_ceiling():
+    from kcourse.tracks.cifar_convnet.track import ImageSplits, select
+
+    y = np.zeros(100, np.int64)
+    x = np.zeros((100, 1, 1, 1), np.float32)
+    data = ImageSplits("t", {"train": x}, {"train": y}, np.zeros((1, 1, 1)),
+                       np.ones((1, 1, 1)), ("a",))
+    assert len(select(data, (0,), fraction=0.07)["train"][1]) == 7  # not 8
+    assert len(select(data, (0,), fraction=0.071)["train"][1]) == 8
+
+
+def test_a_fine_tuned_row_serves_images_and_features(quick_runs, tmp_path):
+    """The fine-tuned row (a nested body behind `GradientScale`) exported: both
+    signatures answer what the Keras model does (features: the standardised images,
+    flattened HWC)."""
+    import tensorflow as tf
+
+    from kcourse.tracks.cifar_convnet import track
+
+    out, metrics = quick_runs["transfer-cifar"]
+    index = [r["mode"] for r in metrics["rows"]].index("finetune")
+    path = export(out, str(tmp_path / "export"), row=index)
+    model, classes = track.load_row(os.path.join(out, "rows", metrics["rows"][index]["tag"]))
+    assert any(layer.name == "body_gradient_scale" for layer in model.layers)
+    stats = np.load(os.path.join(out, "rows", metrics["rows"][index]["tag"],
+                                 "preprocessing.npz"))
+    images = np.random.default_rng(3).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    x = ((images / 255.0 - stats["mean"]) / stats["std"]).astype(np.float32)
+    expected = (softmax(model.predict(x, verbose=0))
+                + softmax(model.predict(x[:, :, ::-1], verbose=0))) / 2
+    loaded = tf.saved_model.load(path)
+    by_images = loaded.signatures["serving_default"](images=tf.constant(images))
+    by_features = loaded.signatures["features"](features=tf.constant(x.reshape(5, -1)))
+    np.testing.assert_allclose(by_images["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(by_features["probabilities"].numpy(), expected, atol=1e-5)
