@@ -50,7 +50,8 @@ import time
 import keras
 import numpy as np
 
-from bench_train import EpochTimer  # benchmarks/ is on sys.path when run as a script
+from bench_beam import median_seconds  # benchmarks/ is on sys.path when run as a script
+from bench_train import EpochTimer
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
@@ -100,14 +101,10 @@ def train_keras(x, y, args, timer, jit_compile):
     return history.history["loss"][-1]
 
 
-def median_seconds(run, repeats):
-    run()  # traces (and warms the caches): not timed
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def warm_median_seconds(run, repeats):
+    """`bench_beam.median_seconds` after one untimed call (tracing, warm caches)."""
+    run()
+    return median_seconds(run, repeats)
 
 
 def conv_layers(model):
@@ -146,7 +143,7 @@ def time_convs(model, batch, repeats):
             return [y] + tape.gradient(y, sources, output_gradients=dy)
 
         run = tf.function(step)
-        seconds = median_seconds(lambda: run(x, kernel, dy), repeats)
+        seconds = warm_median_seconds(lambda: run(x, kernel, dy), repeats)
         kh, kw, c_in, c_out = k_shape
         forward = 2 * out_shape[0] * out_shape[1] * kh * kw * c_in * c_out / 1e9
         passes = 2 if first else 3  # forward, kernel gradient, input gradient
@@ -160,7 +157,7 @@ def gemm_gflops(n, repeats):
     gen = tf.random.Generator.from_seed(0)
     a, b = gen.normal((n, n)), gen.normal((n, n))
     matmul = tf.function(tf.matmul)
-    seconds = median_seconds(lambda: matmul(a, b), repeats)
+    seconds = warm_median_seconds(lambda: matmul(a, b), repeats)
     return 2 * n ** 3 / seconds / 1e9, seconds
 
 

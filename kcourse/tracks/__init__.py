@@ -13,6 +13,9 @@ The TensorFlow side (`Track.module()`) provides:
     train_row(row: RowContext) -> (result dict, history rows)      required
     archive(row_dir, info) -> keras.export.ExportArchive            for `kcourse export`
     gradcheck(spec, data_dir, seed) -> (threshold, results)         for `kcourse gradcheck`
+    predict_inputs(inputs[, row_dir]) -> the served graph's input /
+    class_names(row_dir) -> [names]                                 for `kcourse predict`
+        (`row_dir` is passed when the function takes it: the row's input shape)
     search_data(config, data_dir) / build_model(config, seed) /
     apply_hyperparameters(config, values, data) -> config /
     train_trial(config, data, model, seed, callbacks, verbose) -> {objective: value} /
