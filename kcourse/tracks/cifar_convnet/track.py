@@ -108,7 +108,8 @@ def select(data, classes, fraction=1.0):
                 where = np.flatnonzero(y == c)
                 # round first: 0.07 * 100 is 7.000000000000001, whose ceil is 8
                 keep[where[:math.ceil(round(fraction * len(where), 9))]] = True
-        out[split] = (data.x[split][keep], y[keep])
+        # every image kept (all classes, all labels): no copy of the split
+        out[split] = (data.x[split], y) if keep.all() else (data.x[split][keep], y[keep])
     return out
 
 
