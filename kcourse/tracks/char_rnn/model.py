@@ -31,7 +31,9 @@ class CharModel(keras.Model):
         dropout: dropout rate on the inputs and outputs of every recurrent layer
             (LSTM/GRU).
         sigma: Gaussian init std of the vanilla RNN (course: 0.01).
-        seed: optional seed of the initialisation and dropout masks.
+        seed: optional seed of the vanilla RNN's initialisation and of the dropout
+            masks; the LSTM/GRU, embedding and head weights are drawn from Keras' global
+            generator (`keras.utils.set_random_seed`, which the training commands call).
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
 
     Reference:
