@@ -25,6 +25,7 @@ import json
 import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -106,13 +107,15 @@ def main(argv=None):
     parser.add_argument("--units", type=int, default=128, help="LSTM units")
     parser.add_argument("--threads", type=int, default=1,
                         help="TensorFlow threads (default 1; 0: TensorFlow's default)")
+    parser.add_argument("--seed", type=int, default=0, help="of the weights and prompts")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     set_threads(args.threads)
 
+    keras.utils.set_random_seed(args.seed)  # the weights: CharModel's seed is its dropout's
     model = CharModel(args.vocab, "lstm", args.units, seed=0)
     model.build()
-    prompts = np.random.default_rng(0).integers(1, args.vocab, (args.batch, PROMPT))
+    prompts = np.random.default_rng(args.seed).integers(1, args.vocab, (args.batch, PROMPT))
     _, states = model(tf.constant(prompts[:, :-1], tf.int32), model.zero_states(args.batch),
                       training=False)
     first = tf.constant(prompts[:, -1], tf.int32)
@@ -137,6 +140,12 @@ def main(argv=None):
     print(f"beam search, width {args.width}, {args.length} tokens, {args.batch} prompts, "
           f"LSTM {args.units} units, vocabulary {args.vocab}, TensorFlow threads: "
           f"{args.threads or 'default'}")
+    if same != args.batch:
+        for b in range(args.batch):
+            if not (ours[0][b] == theirs[0][b]).all():
+                print(f"prompt {b}: kcourse {ours[1][b]} {ours[0][b].tolist()}\n"
+                      f"  python  {theirs[1][b]} {theirs[0][b].tolist()}")
+                break
     print(f"same sequences: {same}/{args.batch} prompts (all beams); largest score "
           f"difference {gap:.1e}")
     print(f"kcourse in-graph (tf.function): {seconds * 1000:8.1f} ms per call "

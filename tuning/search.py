@@ -30,6 +30,7 @@ import csv
 import io
 import os
 import shutil
+import time
 
 import keras_tuner
 import numpy as np
@@ -37,6 +38,7 @@ import numpy as np
 from kcourse import experiments, plots
 from kcourse.errors import DataNotFoundError, SettingError
 from kcourse.runs.layout import default_run_dir, start_fresh, write_json, write_text
+from tuning.distributed import progress_line
 from tuning.hparams import log_hparams
 from tuning.hypermodel import SpaceHyperModel, TrackHyperModel
 from tuning.oracles import grid_search
@@ -121,7 +123,23 @@ def _completed(tuner, name):
 
 
 def _local(tuner, stage, **search_kwargs):
-    """Run a stage's search in this process (KerasTuner's own loop)."""
+    """Run a stage's search in this process (KerasTuner's own loop), printing a line per
+    finished trial as a distributed search's chief does."""
+    begin, end, started = tuner.on_trial_begin, tuner.on_trial_end, {}
+
+    def on_trial_begin(trial):
+        started[trial.trial_id] = time.monotonic()
+        begin(trial)
+
+    def on_trial_end(trial):
+        end(trial)  # KerasTuner's: the oracle ends the trial (status, score)
+        oracle = tuner.oracle
+        print(progress_line(tuner.project_name, oracle.trials[trial.trial_id],
+                            "this process", time.monotonic() - started[trial.trial_id],
+                            len(set(oracle.end_order)), oracle.max_trials,
+                            oracle.objective.name), flush=True)
+
+    tuner.on_trial_begin, tuner.on_trial_end = on_trial_begin, on_trial_end
     tuner.search(**search_kwargs)
 
 

@@ -67,7 +67,8 @@ def test_fine_range_spans_the_best_coarse_values():
 
 
 @pytest.mark.parametrize("spec, steps", [("a2-lambda", [2, 5]), ("a3-lambda", None)])
-def test_coarse_to_fine_writes_results_and_resumes(tmp_path, monkeypatch, spec, steps):
+def test_coarse_to_fine_writes_results_and_resumes(tmp_path, monkeypatch, capsys, spec,
+                                                    steps):
     registry = experiments.experiments()
     assert registry[spec]["search"].get("choices", {}).get("n_s_epochs") == steps
     monkeypatch.setattr(cifar_track, "data_for", lambda config, data_dir: mock_splits())
@@ -94,6 +95,12 @@ def test_coarse_to_fine_writes_results_and_resumes(tmp_path, monkeypatch, spec, 
     assert len((out / "trials.csv").read_text().splitlines()) == len(trials) + 1
     assert (out / "figures" / "lambda_search.png").stat().st_size > 0
     assert "<- best" in search.search_table(results)
+    # a line per finished trial, as a distributed search's chief prints
+    lines = [line for line in capsys.readouterr().out.splitlines() if "this process" in line]
+    assert [line.split("]")[0] for line in lines] == (
+        [f"[coarse {i}/{len(coarse)}" for i in range(1, len(coarse) + 1)]
+        + ["[fine 1/2", "[fine 2/2"])
+    assert all("log_lambda" in line and "-> val_accuracy 0." in line for line in lines)
     again = search.coarse_to_fine("mock-lambda", out=str(out), quick=True)  # resumes
     assert again["trials"] == trials
 
