@@ -98,8 +98,8 @@ def free_port(host, count):
 def answers(host, port, timeout):
     """Whether the chief listens at `host:port` within `timeout` seconds: a TCP
     connection, opened and closed (kcourse's chief listens on a stage's port only while
-    it serves that stage). Not a gRPC channel: a closed channel's threads stayed behind
-    in the worker and slowed its trials."""
+    it serves that stage). Not a gRPC channel: with one opened and closed before each
+    stage, one trial in two or three took about 10 s more (see README, Scaling)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
