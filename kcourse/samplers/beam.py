@@ -1,12 +1,9 @@
 """Beam search over a recurrent next-token model with explicit states, inside the graph.
 
 The `width` best partial sequences of every prompt are kept; each step feeds their
-last tokens through the model as one batch of `batch * width` rows, and keeps the best
-`width` of the `width * vocab` one-token extensions, reordering the recurrent states to
-follow their beams (`tf.gather`). The best are found in two batched `tf.math.top_k`:
-the best `width` extensions of every beam, then the best `width` of those `width *
-width` per prompt: the same extensions, in the same order (ties too), as one top-k over
-all `width * vocab` of them.
+last tokens through the model as one batch of `batch * width` rows, scores all
+`width * vocab` one-token extensions with one batched `tf.math.top_k`, and keeps the
+best `width`, reordering the recurrent states to follow their beams (`tf.gather`).
 All of it is one `tf.while_loop`, so it runs in a `tf.function` or an exported graph
 (called eagerly, TensorFlow runs that loop one step at a time in Python: wrap the call
 in a `tf.function` for speed).
@@ -99,29 +96,25 @@ def beam_search(model, first_ids, states, length, width, alpha=0.0, stop_ids=Non
     def body(i, ids, states, scores, lengths, finished, tokens, parents):
         logits, states = model(ids[:, None], states, training=False)
         logp = tf.nn.log_softmax(tf.cast(logits[:, -1], tf.float32))  # (batch*width, V)
-        checks = _check_vocab(logp.shape[-1], tf.shape(logp)[-1], width, banned)
+        vocab = tf.shape(logp)[-1]
+        checks = _check_vocab(logp.shape[-1], vocab, width, banned)
         with tf.control_dependencies(checks):
             logp = tf.identity(logp)
         if banned:
-            allowed = tf.reduce_all(tf.range(tf.shape(logp)[-1])[:, None] != banned, -1)
+            allowed = tf.reduce_all(tf.range(vocab)[:, None] != banned, -1)
             logp = tf.where(allowed, logp, NEG_INF)
         if stop_ids:  # a finished beam: only its stop token again, at log-probability 0
-            pad = tf.where(tf.range(tf.shape(logp)[-1]) == ids[:, None], 0.0, NEG_INF)
+            pad = tf.where(tf.range(vocab) == ids[:, None], 0.0, NEG_INF)
             logp = tf.where(tf.reshape(finished, [-1, 1]), pad, logp)
+        batch = tf.shape(scores)[0]
+        raw = scores[:, :, None] + tf.reshape(logp, [batch, width, vocab])
         grown = lengths + tf.cast(tf.logical_not(finished), tf.int32)  # (batch, width)
-        raw = tf.reshape(scores, [-1, 1]) + logp  # (batch * width, vocab)
         ranked = raw
         if normalise:
-            ranked = raw / tf.reshape(tf.cast(grown, tf.float32) ** alpha, [-1, 1])
-        # the best `width` of every beam, then of the `width * width` of every prompt:
-        # in (beam, rank) order, ties keep the order of one top-k over all extensions
-        best_ranked, candidates = tf.math.top_k(ranked, k=width)  # (batch * width, width)
-        batch = tf.shape(scores)[0]
-        _, best = tf.math.top_k(tf.reshape(best_ranked, [batch, width * width]), k=width)
-        parent = best // width  # (batch, width)
-        token = tf.gather(tf.reshape(candidates, [batch, width * width]), best, batch_dims=1)
-        scores = tf.gather(tf.reshape(raw, [batch, -1]),
-                           parent * tf.shape(raw)[-1] + token, batch_dims=1)
+            ranked = raw / (tf.cast(grown, tf.float32) ** alpha)[:, :, None]
+        _, best = tf.math.top_k(tf.reshape(ranked, [batch, width * vocab]), k=width)
+        parent, token = best // vocab, best % vocab  # (batch, width) each
+        scores = tf.gather(tf.reshape(raw, [batch, width * vocab]), best, batch_dims=1)
         lengths = tf.gather(grown, parent, batch_dims=1)
         finished_now = tf.gather(finished, parent, batch_dims=1)
         if stop_ids:
