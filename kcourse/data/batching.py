@@ -128,7 +128,9 @@ class InMemoryBatches(tf.Module):
         """An iterator over the epoch orders, from epoch `start_epoch` on."""
         orders = (uniform_orders(self.size, self.seed) if self.sampler is None
                   else self.sampler.orders(self.seed)).skip(start_epoch)
-        return iter(orders.prefetch(1))
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return iter(orders.prefetch(1).with_options(options))
 
     def as_dataset(self):
         """The same batches as a tf.data dataset (with a fresh copy of no augmentation
