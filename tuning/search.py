@@ -256,9 +256,11 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
     results = {"experiment": name, "reference": spec["reference"], "config": config,
                "seed": seed, "space": search["space"], "best": best,
                "best_test_accuracy": test["accuracy"], "trials": trials}
+    results["best_test"] = {k: float(v) for k, v in test.items()}
     if hasattr(impl, "evaluate_validation"):  # the measured model is the scored one
-        results["best_model_val_accuracy"] = impl.evaluate_validation(
-            best_config, data, model)["accuracy"]
+        metric = objective[len("val_"):] if objective.startswith("val_") else objective
+        results[f"best_model_{objective}"] = float(impl.evaluate_validation(
+            best_config, data, model)[metric])
     write_json(os.path.join(out, "results.json"), results)
     _write_trials(out, trials)
     log_hparams(trials, list(search["space"]), objective, out)
@@ -353,9 +355,13 @@ def search_summary(results, out):
     if "space" in results:
         best = results["best"]
         values = ", ".join(f"{n} {_fmt(best[n])}" for n in results["space"])
+        metric = objective[len("val_"):] if objective.startswith("val_") else objective
+        measured = results.get("best_test", {})
+        held_out = (f"held-out {metric} {measured[metric]:.4f}, accuracy "
+                    if metric in measured and metric != "accuracy" else "held-out accuracy ")
         return (f"{search_table(results)}\n\nBest: {values} ({objective} "
-                f"{best[objective]:.4f}; held-out accuracy, measured once: "
-                f"{results['best_test_accuracy']:.4f}).\n"
+                f"{best[objective]:.4f}; {held_out}"
+                f"{results['best_test_accuracy']:.4f}, measured once).\n"
                 f"Results: {os.path.join(out, 'results.json')}, "
                 f"{os.path.join(out, 'figures', 'search.png')}")
     best = results["best"]

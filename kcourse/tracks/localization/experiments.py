@@ -50,6 +50,11 @@ DETECTION_ROWS = VARIANTS[:2] + [{**VARIANTS[2], "epochs": 20}]
 
 QUICK = {"limit": 512, "epochs": 2, "batch_size": 64, "eval_every": 0}
 
+# `kcourse tune inf265-localization-search`: the architecture and its training, trials
+# of 5 epochs (a full row trains 20), scored by the best validation score
+SEARCH_SPACE = {"arch": list(ARCHS), "eta": {"log": [0.003, 0.1]},
+                "schedule": ["constant", "cyclic"], "box_weight": [1.0, 5.0, 10.0]}
+
 EXPERIMENTS = {
     "inf265-localization": {
         "description": "One MNIST digit (or none) on a 48x60 noisy canvas: is there one, "
@@ -61,6 +66,17 @@ EXPERIMENTS = {
         "defaults": DEFAULTS,
         "rows": VARIANTS,
         "quick": QUICK,
+    },
+    "inf265-localization-search": {
+        "description": "KerasTuner random search over the localization network (arch), "
+                       "its rate and schedule and the weight of the box loss: 12 trials of "
+                       "5 epochs, scored by the best validation score",
+        "reference": "course solution (validation): score .657",
+        "defaults": {**DEFAULTS, "epochs": 5},
+        "rows": [{}],
+        "search": {"type": "random", "space": SEARCH_SPACE, "trials": 12,
+                   "objective": "val_score"},
+        "quick": {**QUICK, "trials": 2, "space": {**SEARCH_SPACE, "arch": ["lenet", "lenet_bn"]}},
     },
     "inf265-detection": {
         "description": "1 to 4 zeros and ones on a 48x60 noisy canvas: per cell of a 2x3 "

@@ -260,13 +260,13 @@ def worst_canvases(labels, outputs, count=FIGURE_CANVASES):
 
 # ----------------------------------------------------------------------------- training
 
-def train_model(config, splits, row_dir, seed, verbose, callbacks=None):
-    """Train the row's network with `fit` on `LocalizationLoss`, measuring the course's
-    scores on the validation canvases (and the first training ones) at every
-    evaluation point, and keep the weights of the best validation score. Returns
-    `(model, history)`."""
+def train_model(config, splits, row_dir, seed, verbose, callbacks=None, model=None):
+    """Train the row's network (or `model`, built from `config`) with `fit` on
+    `LocalizationLoss`, measuring the course's scores on the validation canvases (and
+    the first training ones) at every evaluation point, and keep the weights of the best
+    validation score. Returns `(model, history)`."""
     keras.utils.set_random_seed(seed)
-    model = build_model(config, seed)
+    model = model or build_model(config, seed)
     num_train = len(splits.y["train"])
     if not num_train or not len(splits.y["validation"]):
         raise SettingError(f"the {config['task']} canvases have an empty split: "
@@ -430,3 +430,33 @@ def draw(images, described, paths):
                                                      f"{d['confidence']:.2f}")
                                                     for d in found]], path, columns=1)
     return list(paths)
+
+
+# tuning hooks (tuning.search)
+def search_data(config, data_dir):
+    return data_for(config, data_dir)
+
+
+def apply_hyperparameters(config, values, splits):
+    """A trial's configuration: the searched values."""
+    return {**config, **{k: v for k, v in values.items() if k in config}}
+
+
+def train_trial(config, splits, model, seed, callbacks, verbose):
+    """Train a trial's model; the best validation score is the trial's score, and the
+    tuner's callbacks see (and save) the model of that score only, so the model a search
+    measures at the end is the one its score belongs to."""
+    model, history = train_model(config, splits, None, seed, verbose, model=model)
+    logs = {"val_score": float(history.best_score), "loss": history.last["train_loss"]}
+    for callback in callbacks or []:
+        callback.set_model(model)
+        callback.on_epoch_end(0, logs)
+    return {"val_score": logs["val_score"]}
+
+
+def evaluate_validation(config, splits, model):
+    return evaluate_split(model, splits, "validation")
+
+
+def evaluate_test(config, splits, model):
+    return evaluate_split(model, splits, "test")

@@ -271,3 +271,27 @@ def test_decoding_puts_boxes_in_pixels_of_their_cells():
     labels[0, 0, 1] = [1, 0.5, 0.5, 0.5, 0.5, 0]
     assert track.true_boxes(labels, ["0", "1"], "detection") == [[(25.0, 6.0, 35.0, 18.0,
                                                                    "0")]]
+
+
+# ----------------------------------------------------------------------------- the search
+
+def test_quick_architecture_search_scores_trials_and_tests_the_best_once(canvas_env,
+                                                                          tmp_path):
+    from tuning.search import run_search, search_summary
+
+    out = str(tmp_path / "search")
+    results = run_search("inf265-localization-search", out=out,
+                         data_dir=canvas_env["manual"], quick=True, verbose=0,
+                         overrides={"limit": 180})
+    trials = results["trials"]
+    assert len(trials) == 2 and set(results["space"]) == {"arch", "eta", "schedule",
+                                                          "box_weight"}
+    assert all(t["arch"] in ("lenet", "lenet_bn") and 0.003 <= t["eta"] <= 0.1
+               for t in trials)
+    assert results["best"]["val_score"] == max(t["val_score"] for t in trials)
+    # the model measured at the end is the one the best score belongs to
+    assert results["best_model_val_score"] == pytest.approx(results["best"]["val_score"],
+                                                            abs=1e-6)
+    assert set(results["best_test"]) >= {"score", "iou", "accuracy"}
+    assert os.path.exists(os.path.join(out, "figures", "search.png"))
+    assert "<- best" in search_summary(results, out)
