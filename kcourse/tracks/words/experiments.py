@@ -42,6 +42,7 @@ from kcourse.experiments import at_least, one_of, positive
 COMBINES = ("concat", "mean", "sum")
 CLASS_WEIGHTS = ("course", "inverse", "none")
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "one_cycle")
 BOOKS = "inf265"  # the course's folders under the data directory
 
 # the course's query words (seq02-embedding.ipynb), their neighbours listed after a row
@@ -185,6 +186,7 @@ CHECKS = {
     "class_weights": one_of(*CLASS_WEIGHTS),
     "optimizer": one_of(*OPTIMIZERS),
     "eta": positive(),
+    "schedule": one_of(*SCHEDULES),
     "epochs": at_least(1),
     "batch_size": at_least(1),
     "limit": (lambda v: v >= 0, "must be non-negative (0: all windows)"),
@@ -218,7 +220,10 @@ SETTINGS = {
                      "occurrences of k among the N training tokens; all near 1) | "
                      "inverse: 1/n_k (n_k the training windows of target k) | none",
     "optimizer": "adam: Adam (the course's) | sgd: plain SGD",
-    "eta": "learning rate",
+    "eta": "learning rate (with schedule one_cycle: its peak)",
+    "schedule": "constant: eta throughout (the course's) | one_cycle: kcourse.schedules."
+                "OneCycle, from eta/10 up to eta over the first quarter of the updates, "
+                "then down to 0",
     "epochs": "passes over the training windows",
     "batch_size": "windows per update",
     "limit": "only the first `limit` windows of every split (0: all; quick runs)",

@@ -27,6 +27,7 @@ from kcourse.errors import SettingError
 from kcourse.lookup import static_table
 from kcourse.losses import SoftmaxCrossEntropy
 from kcourse.runs.layout import write_json, write_text
+from kcourse.schedules import OneCycle
 from kcourse.serving import checked
 from kcourse.tracks.words.experiments import BOOKS, QUERY_WORDS
 from kcourse.tracks.words.model import cbow_net, word_vectors
@@ -218,10 +219,17 @@ def build_model(config, vocab_size, seed=None):
                     seed=seed)
 
 
-def optimizer_for(config):
+def optimizer_for(config, updates):
+    """The row's optimizer (`optimizer`) and its learning rate: `eta` throughout (the
+    course's), or with `schedule` one_cycle, `kcourse.schedules.OneCycle` peaking at
+    `eta` over the `updates` of the training (a rise over the first quarter from
+    eta / 10, then a linear fall to 0)."""
+    eta = config["eta"]
+    if config.get("schedule", "constant") == "one_cycle":
+        eta = OneCycle(eta, updates)
     if config["optimizer"] == "sgd":
-        return keras.optimizers.SGD(config["eta"])
-    return keras.optimizers.Adam(config["eta"])
+        return keras.optimizers.SGD(eta)
+    return keras.optimizers.Adam(eta)
 
 
 def examples(contexts, labels):
@@ -249,7 +257,8 @@ def train_model(config, splits, data, loss, row_dir, seed, verbose, callbacks=No
     pick = train_sample(len(y))
     train = InMemoryBatches(examples(x, y), config["batch_size"], seed)
     history = fit(model, loss, train, batched(examples(*val), EVAL_BATCH),
-                  optimizer=optimizer_for(config), epochs=config["epochs"],
+                  optimizer=optimizer_for(config, train.steps_per_epoch * config["epochs"]),
+                  epochs=config["epochs"],
                   train_eval=batched(examples(x[pick], y[pick]), EVAL_BATCH),
                   metrics=accuracy_metric(), keep_best=("val_accuracy", "max"),
                   out_dir=row_dir, callbacks=callbacks, verbose=verbose)

@@ -306,3 +306,22 @@ def test_list_shows_every_setting_with_its_meaning():
         assert TRACK.settings[key] in line
     assert "[rows: 12 | 16 | 64]" in text
     assert "--quick: limit=20000, epochs=2, rows=2" in text
+
+
+def test_optimizer_rate_constant_or_one_cycle():
+    from kcourse.errors import SettingError
+    from kcourse.experiments import check
+    from kcourse.schedules import OneCycle
+    from kcourse.tracks.words.track import optimizer_for
+
+    config = {"optimizer": "adam", "eta": 0.01}
+    assert float(optimizer_for(config, 100).learning_rate) == pytest.approx(0.01)
+    optimizer = optimizer_for({**config, "schedule": "one_cycle"}, 100)
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, OneCycle) and schedule.total == 100
+    rates = [float(schedule(step)) for step in (0, 25, 100)]
+    np.testing.assert_allclose(rates, [0.001, 0.01, 0.0], atol=1e-9)
+    sgd = optimizer_for({**config, "optimizer": "sgd", "schedule": "one_cycle"}, 40)
+    assert isinstance(sgd._learning_rate, OneCycle) and sgd._learning_rate.total == 40
+    with pytest.raises(SettingError, match="schedule=cosine must be constant or one_cycle"):
+        check("inf265-embeddings", "schedule", "cosine")
