@@ -16,7 +16,7 @@ COMBINES = ("concat", "mean", "sum")
 
 
 def cbow_net(vocab_size, embedding_dim=12, context=4, combine="concat", seed=None,
-             name="cbow"):
+             name="cbow", hidden=0):
     """The scores (logits) of every vocabulary word, from the ids of its context.
 
     Args:
@@ -26,8 +26,11 @@ def cbow_net(vocab_size, embedding_dim=12, context=4, combine="concat", seed=Non
         combine: `"concat"`: the course's, the `context` vectors side by side `(context
             * d)`, then a ReLU; `"mean"`: their average `(d)`; `"sum"`: their sum `(d)`.
         seed: seed of the initialisations: the embedding N(0, 1) as PyTorch's
-            `nn.Embedding` (the course's), the dense layer Glorot-uniform, bias 0.
+            `nn.Embedding` (the course's), the dense layers Glorot-uniform, bias 0.
         name: the model's name.
+        hidden: 0 (the course's): the scores straight from the combined vectors; > 0:
+            a ReLU layer of `hidden` units between them (`"hidden"`), which lets the
+            context words' vectors act together, not only side by side.
 
     Input: int32 ids `(batch, context)`; output: float32 scores `(batch, V)`. The layer
     `"embedding"` holds the word vectors `(V, d)`.
@@ -37,6 +40,8 @@ def cbow_net(vocab_size, embedding_dim=12, context=4, combine="concat", seed=Non
     if vocab_size < 1 or embedding_dim < 1 or context < 1:
         raise ValueError(f"vocab_size, embedding_dim and context must be positive, got "
                          f"{vocab_size}, {embedding_dim}, {context}.")
+    if hidden < 0:
+        raise ValueError(f"hidden must be >= 0 (0: no hidden layer), got {hidden}.")
     inputs = keras.Input((context,), dtype="int32", name="contexts")
     vectors = keras.layers.Embedding(
         vocab_size, embedding_dim, name="embedding",
@@ -48,6 +53,10 @@ def cbow_net(vocab_size, embedding_dim=12, context=4, combine="concat", seed=Non
         h = keras.layers.GlobalAveragePooling1D(name="mean")(vectors)
         if combine == "sum":  # context x the mean: built-in layers only (safe loading)
             h = keras.layers.Rescaling(float(context), name="sum")(h)
+    if hidden:
+        h = keras.layers.Dense(hidden, activation="relu", name="hidden",
+                               kernel_initializer=keras.initializers.GlorotUniform(
+                                   None if seed is None else seed + 2))(h)
     scores = keras.layers.Dense(
         vocab_size, name="scores",
         kernel_initializer=keras.initializers.GlorotUniform(

@@ -216,7 +216,7 @@ def plot_projection(vectors, vocab, path, words=QUERY_WORDS, title=None):
 
 def build_model(config, vocab_size, seed=None):
     return cbow_net(vocab_size, config["embedding_dim"], CONTEXT, config["combine"],
-                    seed=seed)
+                    seed=seed, hidden=config.get("hidden", 0))
 
 
 def optimizer_for(config, updates):
@@ -317,6 +317,7 @@ def train_row(row):
     write_text(os.path.join(row.row_dir, "vocabulary.json"), vocab.to_json())
     write_json(os.path.join(row.row_dir, "embedding.json"),
                {"embedding_dim": config["embedding_dim"], "combine": config["combine"],
+                "hidden": config.get("hidden", 0),
                 "context": CONTEXT, "class_weights": config["class_weights"],
                 "weights": {"min": float(weights[data["train"][1]].min()),
                             "max": float(weights[data["train"][1]].max())}})

@@ -230,6 +230,24 @@ def test_cbow_net_matches_numpy(combine):
         cbow_net(vocab_size, dim, 4, "max")
 
 
+def test_cbow_net_with_a_hidden_layer_matches_numpy():
+    from kcourse.tracks.words.model import cbow_net, word_vectors
+
+    vocab_size, dim, hidden = 11, 3, 7
+    model = cbow_net(vocab_size, dim, 4, seed=0, hidden=hidden)
+    ids = np.random.default_rng(1).integers(0, vocab_size, (5, 4)).astype(np.int32)
+    out = np.asarray(model(ids, training=False), np.float64)
+    e = word_vectors(model).astype(np.float64)
+    w1, b1 = (np.asarray(w, np.float64) for w in model.get_layer("hidden").weights)
+    w2, b2 = (np.asarray(w, np.float64) for w in model.get_layer("scores").weights)
+    assert w1.shape == (4 * dim, hidden) and w2.shape == (hidden, vocab_size)
+    h = np.maximum(np.maximum(e[ids].reshape(5, 4 * dim), 0) @ w1 + b1, 0)
+    np.testing.assert_allclose(out, h @ w2 + b2, rtol=1e-5, atol=1e-5)
+    assert model.count_params() == e.size + w1.size + hidden + w2.size + vocab_size
+    with pytest.raises(ValueError, match="hidden must be >= 0"):
+        cbow_net(vocab_size, dim, 4, hidden=-1)
+
+
 def test_class_weights_formulas():
     from kcourse.tracks.words.track import class_weights
 
@@ -325,3 +343,34 @@ def test_optimizer_rate_constant_or_one_cycle():
     assert isinstance(sgd._learning_rate, OneCycle) and sgd._learning_rate.total == 40
     with pytest.raises(SettingError, match="schedule=cosine must be constant or one_cycle"):
         check("inf265-embeddings", "schedule", "cosine")
+
+
+def test_best_experiment_has_its_hidden_layer_and_takes_one_cycle(tmp_path):
+    """inf265-embeddings-best: a hidden layer of `hidden` units in the saved model; with
+    --set schedule=one_cycle the rate of the recorded updates rises to the peak and
+    falls to near 0 at the end."""
+    import csv
+
+    from conftest import tfds_data_dir
+    from kcourse.experiments import get
+
+    defaults = get("inf265-embeddings-best")["defaults"]
+    peak = defaults["eta"]
+    books = write_tiny_books(tmp_path / "books", lines=150)
+    out = str(tmp_path / "run")
+    with tfds_data_dir(tmp_path / "tfds"):
+        metrics = run_experiment("inf265-embeddings-best", out=out, quick=True, verbose=0,
+                                 overrides={"books": str(books), "min_freq": 5,
+                                            "batch_size": 128, "epochs": 3,
+                                            "schedule": "one_cycle"})
+    [row] = metrics["rows"]
+    assert row["schedule"] == "one_cycle" and row["embedding_dim"] == 12
+    from kcourse.tracks.words import track
+
+    model, _ = track.load_row(os.path.join(out, "rows", row["tag"]))
+    assert model.get_layer("hidden").units == defaults["hidden"] > 0
+    assert 0 < row["test_accuracy"] <= 1 and row["updates"] > 0
+    with open(os.path.join(out, "history.csv")) as f:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(f) if r["learning_rate"]]
+    assert max(rates) <= peak * (1 + 1e-6) and max(rates) > 0.5 * peak
+    assert rates[-1] < 0.05 * peak  # one cycle ends near 0
