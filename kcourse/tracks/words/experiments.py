@@ -89,7 +89,8 @@ EXPERIMENTS = {
 # dim 12 beyond the course (chosen on the validation book, 30 epochs, best validation
 # accuracy). The course's network is at its limit: constant rate .001 (its) 23.74%, .01
 # 23.46%, one cycle peaking at .01 23.64% (kcourse.schedules.OneCycle); a hidden layer
-# between the vectors and the scores lets the context words act together: HIDDENVAL
+# between the vectors and the scores lets the context words act together: 64 units,
+# 26.40% (test 27.33%, measured once)
 EXPERIMENTS["inf265-embeddings-best"] = {
     "task": "embedding",
     "description": "CBoW at the course's dim 12 with a hidden ReLU layer of 64 units "
