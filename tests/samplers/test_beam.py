@@ -277,3 +277,26 @@ def test_bad_arguments_are_clear():
         search(table, tf.constant(0))
     with pytest.raises(tf.errors.InvalidArgumentError, match="width must be at most"):
         search(table[:3, :3], tf.constant(2))
+
+
+def test_top_k_indices_is_exactly_tf_top_k():
+    """Blocks of any size, rows shorter than k blocks, ties (rounded values, equal
+    maxima in several blocks) and -inf (banned ids, dead beams): the same indices as
+    `tf.math.top_k`, eagerly and traced with unknown shapes."""
+    from kcourse.samplers.beam import top_k_indices
+
+    rng = np.random.default_rng(0)
+    traced = tf.function(top_k_indices, input_signature=[
+        tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.int32),
+        tf.TensorSpec([], tf.int32)])
+    for trial in range(150):
+        n = int(rng.integers(1, 2000))
+        k = int(rng.integers(1, min(n, 8) + 1))
+        values = np.round(rng.normal(size=(5, n)), int(rng.integers(0, 3))).astype(np.float32)
+        values[rng.random(values.shape) < 0.3] = -np.inf
+        block = int(rng.integers(1, 300))
+        expected = tf.math.top_k(values, k).indices.numpy()
+        np.testing.assert_array_equal(top_k_indices(tf.constant(values), k, block), expected)
+        if trial % 10 == 0:
+            got = traced(tf.constant(values), tf.constant(k), tf.constant(block))
+            np.testing.assert_array_equal(got, expected)
