@@ -255,10 +255,10 @@ def random_search(name, out=None, data_dir=None, seed=0, quick=False, overrides=
     test = impl.evaluate_test(best_config, data, model)
     results = {"experiment": name, "reference": spec["reference"], "config": config,
                "seed": seed, "space": search["space"], "best": best,
-               "best_test_accuracy": test["accuracy"], "trials": trials}
-    results["best_test"] = {k: float(v) for k, v in test.items()}
+               "best_test_accuracy": test["accuracy"],
+               "best_test": {k: float(v) for k, v in test.items()}, "trials": trials}
     if hasattr(impl, "evaluate_validation"):  # the measured model is the scored one
-        metric = objective[len("val_"):] if objective.startswith("val_") else objective
+        metric = objective.removeprefix("val_")
         results[f"best_model_{objective}"] = float(impl.evaluate_validation(
             best_config, data, model)[metric])
     write_json(os.path.join(out, "results.json"), results)
@@ -355,7 +355,7 @@ def search_summary(results, out):
     if "space" in results:
         best = results["best"]
         values = ", ".join(f"{n} {_fmt(best[n])}" for n in results["space"])
-        metric = objective[len("val_"):] if objective.startswith("val_") else objective
+        metric = objective.removeprefix("val_")
         measured = results.get("best_test", {})
         held_out = (f"held-out {metric} {measured[metric]:.4f}, accuracy "
                     if metric in measured and metric != "accuracy" else "held-out accuracy ")

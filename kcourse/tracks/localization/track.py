@@ -266,7 +266,8 @@ def train_model(config, splits, row_dir, seed, verbose, callbacks=None, model=No
     the first training ones) at every evaluation point, and keep the weights of the best
     validation score. Returns `(model, history)`."""
     keras.utils.set_random_seed(seed)
-    model = model or build_model(config, seed)
+    if model is None:
+        model = build_model(config, seed)
     num_train = len(splits.y["train"])
     if not num_train or not len(splits.y["validation"]):
         raise SettingError(f"the {config['task']} canvases have an empty split: "
