@@ -14,7 +14,9 @@ banned), then both implementations search `--width` beams of `--length` tokens:
             logits, so that both add the same float32 numbers.
 
 It checks that both return the same sequences (and scores to 1e-4), then prints the
-median time of `--repeats` calls of each, and their ratio.
+median time of `--repeats` calls of each, and their ratio; and the time
+of the model's own `--length` steps on the `batch * width` rows in a `tf.function`,
+which no search can go below.
 
 Usage: python benchmarks/bench_beam.py [--batch N] [--width N] [--length N]
                                        [--repeats N] [--vocab N] [--threads N]
@@ -88,13 +90,19 @@ def top_k(values, k):
     return np.take_along_axis(chosen, order, 1)
 
 
-def median_seconds(run, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def median_seconds(runs, repeats):
+    """The median time of `repeats` calls of every function of `runs`, one function's
+    calls after the other (calls taken in turn slow the graph down: the Python loop
+    between two of them leaves the caches cold)."""
+    medians = []
+    for run in runs:
+        spent = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - start)
+        medians.append(float(np.median(spent)))
+    return medians
 
 
 def main(argv=None):
@@ -102,11 +110,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64, help="prompts")
     parser.add_argument("--width", type=int, default=5, help="beams per prompt")
     parser.add_argument("--length", type=int, default=20, help="tokens per beam")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls of each")
+    parser.add_argument("--repeats", type=int, default=9, help="timed calls of each")
     parser.add_argument("--vocab", type=int, default=1900, help="vocabulary size")
     parser.add_argument("--units", type=int, default=128, help="LSTM units")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="TensorFlow threads (default 1; 0: TensorFlow's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (default 0: TensorFlow's default, every "
+                             "core; 1: one)")
     parser.add_argument("--seed", type=int, default=0, help="of the weights and prompts")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -128,15 +137,27 @@ def main(argv=None):
     same = int(sum((ours[0][b] == theirs[0][b]).all() for b in range(args.batch)))
     gap = float(np.abs(ours[1] - theirs[1]).max())
 
-    seconds = median_seconds(lambda: [r.numpy() for r in search(first, states)],
-                             args.repeats)
-    python_seconds = median_seconds(lambda: python_beam_search(
-        model, first.numpy(), states, args.length, args.width, banned=BANNED), args.repeats)
+    @tf.function
+    def model_steps(first, states):  # the model's own share: its steps, no search
+        ids = tf.repeat(first, args.width)
+        states = [tf.repeat(s, args.width, axis=0) for s in states]
+        total = tf.zeros([])
+        for _ in tf.range(args.length):
+            logits, states = model(ids[:, None], states, training=False)
+            total += logits[0, -1, 0]
+        return total
+
+    model_steps(first, states)
+    seconds, python_seconds, model_seconds = median_seconds(
+        [lambda: [r.numpy() for r in search(first, states)],
+         lambda: python_beam_search(model, first.numpy(), states, args.length, args.width,
+                                    banned=BANNED),
+         lambda: model_steps(first, states).numpy()], args.repeats)
     results = {"batch": args.batch, "width": args.width, "length": args.length,
                "vocab": args.vocab, "units": args.units, "threads": args.threads,
                "cpu_count": os.cpu_count(), "same_sequences": same,
                "max_score_difference": gap, "kcourse_seconds": seconds,
-               "python_seconds": python_seconds}
+               "python_seconds": python_seconds, "model_steps_seconds": model_seconds}
     print(f"beam search, width {args.width}, {args.length} tokens, {args.batch} prompts, "
           f"LSTM {args.units} units, vocabulary {args.vocab}, TensorFlow threads: "
           f"{args.threads or 'default'}")
@@ -151,6 +172,8 @@ def main(argv=None):
     print(f"kcourse in-graph (tf.function): {seconds * 1000:8.1f} ms per call "
           f"(median of {args.repeats})")
     print(f"python loop (eager + NumPy):    {python_seconds * 1000:8.1f} ms per call")
+    print(f"(the model's {args.length} steps alone, in a tf.function: "
+          f"{model_seconds * 1000:.1f} ms)")
     print(f"python / kcourse: {python_seconds / seconds:.2f}x")
     if args.json:
         with open(args.json, "w") as f:

@@ -1,10 +1,11 @@
 """Beam search over a recurrent next-token model with explicit states, inside the graph.
 
 The `width` best partial sequences of every prompt are kept; each step feeds their
-last tokens through the model as one batch of `batch * width` rows, scores all
-`width * vocab` one-token extensions with one batched top-k (`top_k_indices`: exactly
-`tf.math.top_k`, in blocks), and keeps the best `width`, reordering the recurrent
-states to follow their beams (`tf.gather`).
+last tokens through the model as one batch of `batch * width` rows, finds the best
+`width` of all `width * vocab` one-token extensions (exactly `tf.math.top_k`'s choice,
+without forming them: `_extend` reads the log-probabilities once, in blocks, and ranks
+the few blocks that can hold the best), and keeps them, reordering the recurrent states
+to follow their beams (`tf.gather`).
 All of it is one `tf.while_loop`, so it runs in a `tf.function` or an exported graph
 (called eagerly, TensorFlow runs that loop one step at a time in Python: wrap the call
 in a `tf.function` for speed).
@@ -16,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 NEG_INF = -float("inf")
-BLOCK = 128  # values per block of `top_k_indices`
+BLOCK = 128  # log-probabilities per block of `_extend`
 
 
 def beam_search(model, first_ids, states, length, width, alpha=0.0, stop_ids=None,
@@ -98,25 +99,14 @@ def beam_search(model, first_ids, states, length, width, alpha=0.0, stop_ids=Non
     def body(i, ids, states, scores, lengths, finished, tokens, parents):
         logits, states = model(ids[:, None], states, training=False)
         logp = tf.nn.log_softmax(tf.cast(logits[:, -1], tf.float32))  # (batch*width, V)
-        vocab = tf.shape(logp)[-1]
-        checks = _check_vocab(logp.shape[-1], vocab, width, banned)
+        checks = _check_vocab(logp.shape[-1], tf.shape(logp)[-1], width, banned)
         with tf.control_dependencies(checks):
             logp = tf.identity(logp)
-        if banned:
-            allowed = tf.reduce_all(tf.range(vocab)[:, None] != banned, -1)
-            logp = tf.where(allowed, logp, NEG_INF)
-        if stop_ids:  # a finished beam: only its stop token again, at log-probability 0
-            pad = tf.where(tf.range(vocab) == ids[:, None], 0.0, NEG_INF)
-            logp = tf.where(tf.reshape(finished, [-1, 1]), pad, logp)
-        batch = tf.shape(scores)[0]
-        raw = scores[:, :, None] + tf.reshape(logp, [batch, width, vocab])
         grown = lengths + tf.cast(tf.logical_not(finished), tf.int32)  # (batch, width)
-        ranked = raw
-        if normalise:
-            ranked = raw / (tf.cast(grown, tf.float32) ** alpha)[:, :, None]
-        best = top_k_indices(tf.reshape(ranked, [batch, width * vocab]), width)
-        parent, token = best // vocab, best % vocab  # (batch, width) each
-        scores = tf.gather(tf.reshape(raw, [batch, width * vocab]), best, batch_dims=1)
+        divisor = tf.cast(grown, tf.float32) ** alpha if normalise else None
+        parent, token, scores = _extend(logp, ids, scores, finished, divisor, width,
+                                        banned, bool(stop_ids))
+        batch = _dims(scores)[0]
         lengths = tf.gather(grown, parent, batch_dims=1)
         finished_now = tf.gather(finished, parent, batch_dims=1)
         if stop_ids:
@@ -149,29 +139,70 @@ def beam_search(model, first_ids, states, length, width, alpha=0.0, stop_ids=Non
     return tf.transpose(ids, [1, 2, 0]), scores, lengths
 
 
-def top_k_indices(values, k, block=BLOCK):
-    """The indices of the `k` largest values of every row of `values` (rows, n), largest
-    first, the lower index first among equal values: exactly `tf.math.top_k(values,
-    k).indices`, in two passes that read every value once. `tf.math.top_k` on the CPU
-    is slow for a small k over long rows (3.3 ms for 64 rows of 9,500 on one thread,
-    against 0.3 ms for their maxima): here the rows are cut into blocks of `block`
-    values (the last padded with -inf), the `k` blocks of the largest maxima are kept
-    (ties: the lower block), and `tf.math.top_k` runs on their `k * block` values only,
-    kept in index order (1.0 ms). Exact: a value among the k largest lies in one of
-    those blocks, since otherwise the maxima of k kept blocks, each before it in the
-    order (larger, or equal and in a lower block, so at a lower index), would be k
-    values before it."""
-    rows, n = tf.shape(values)[0], tf.shape(values)[1]
-    blocks = (n + block - 1) // block
-    padded = tf.pad(values, [[0, 0], [0, blocks * block - n]], constant_values=NEG_INF)
+def _extend(logp, last_ids, scores, finished, divisor, width, banned, stops,
+            block=BLOCK):
+    """The `width` best one-token extensions of every prompt's beams, without forming all
+    `width * vocab` of their scores: exactly the choice of `tf.math.top_k` over the
+    (batch, width * vocab) rows of `score + logp` (divided by `divisor`, the beam's length
+    to the power alpha; banned ids at -inf; a finished beam only extended by its last
+    token, at log-probability 0), ties to the lower index.
+
+    Every beam's row of log-probabilities is cut into blocks of `block` (a Python int;
+    the last block padded with -inf); the `width` blocks whose best extension ranks
+    highest are kept (that best is `(score + block maximum) / divisor`: adding a number
+    and dividing by a positive one keep the order of floats, ties included), and the
+    top-k runs over their values only. Exact: an extension among the `width` best lies
+    in a kept block, since otherwise the best of each of the `width` kept blocks, each
+    ranked before its block (larger, or equal and in a lower block, so at a lower
+    index), would be `width` extensions ranked before it. So a step reads the
+    log-probabilities once (for the block maxima); banned ids and finished beams touch
+    only the blocks they fall in.
+
+    Returns `(parent, token, score)`, int32, int32, float32, each (batch, width), best
+    first: the beam extended, the token added, the new summed log-probability."""
+    rows, vocab = _dims(logp)  # Python ints where known: fewer ops in the loop
+    batch = rows // width
+    blocks = (vocab + block - 1) // block
+    padded = logp
+    if not isinstance(vocab, int) or blocks * block > vocab:
+        padded = tf.pad(logp, [[0, 0], [0, blocks * block - vocab]], constant_values=NEG_INF)
     padded = tf.reshape(padded, [rows, blocks, block])
-    kept = tf.minimum(k, blocks)
-    _, top_blocks = tf.math.top_k(tf.reduce_max(padded, -1), kept)
-    top_blocks = tf.sort(top_blocks, -1)  # in index order, so top_k's ties stay exact
-    candidates = tf.reshape(tf.gather(padded, top_blocks, batch_dims=1), [rows, -1])
-    positions = tf.reshape(top_blocks[:, :, None] * block + tf.range(block), [rows, -1])
-    _, best = tf.math.top_k(candidates, k)
-    return tf.gather(positions, best, batch_dims=1)
+    maxima = tf.reduce_max(padded, -1)  # (rows, blocks)
+    block_ids = tf.range(blocks)
+    for j in sorted({b // block for b in banned if b >= 0}):  # their blocks' maxima again
+        allowed = tf.reduce_all((j * block + tf.range(block))[:, None] != banned, -1)
+        last = min(j, blocks - 1) if isinstance(blocks, int) else tf.minimum(j, blocks - 1)
+        values = tf.where(allowed, padded[:, last], NEG_INF)
+        maxima = tf.where(block_ids == j, tf.reduce_max(values, -1)[:, None], maxima)
+    flat_finished = tf.reshape(finished, [-1])
+    if stops:  # a finished beam: 0 in its last token's block, -inf elsewhere
+        own = tf.where(block_ids == (last_ids // block)[:, None], 0.0, NEG_INF)
+        maxima = tf.where(flat_finished[:, None], own, maxima)
+    ranked = tf.reshape(scores, [-1, 1]) + maxima
+    if divisor is not None:
+        ranked = ranked / tf.reshape(divisor, [-1, 1])
+
+    _, chosen = tf.math.top_k(tf.reshape(ranked, [batch, width * blocks]), width)
+    chosen = tf.sort(chosen, -1)  # in index order, so that top_k's ties stay exact
+    beam, part = chosen // blocks, chosen % blocks  # (batch, width) each
+    row = beam + tf.range(batch)[:, None] * width
+    values = tf.gather(tf.reshape(padded, [rows * blocks, block]), row * blocks + part)
+    cols = part[:, :, None] * block + tf.range(block)  # (batch, width, block) token ids
+    if banned:
+        values = tf.where(tf.reduce_all(cols[..., None] != banned, -1), values, NEG_INF)
+    if stops:
+        own = tf.where(cols == tf.gather(last_ids, row)[:, :, None], 0.0, NEG_INF)
+        values = tf.where(tf.gather(flat_finished, row)[:, :, None], own, values)
+    raw = tf.gather(scores, beam, batch_dims=1)[:, :, None] + values
+    ranked = raw
+    if divisor is not None:
+        ranked = raw / tf.gather(divisor, beam, batch_dims=1)[:, :, None]
+    _, best = tf.math.top_k(tf.reshape(ranked, [batch, width * block]), width)
+
+    def pick(t):
+        return tf.gather(tf.reshape(t, [batch, width * block]), best, batch_dims=1)
+
+    return tf.gather(beam, best // block, batch_dims=1), pick(cols), pick(raw)
 
 
 def _check_width(width):
@@ -197,6 +228,14 @@ def _checked_length(length):
     check = tf.debugging.assert_greater_equal(length, 1, message="length must be >= 1")
     with tf.control_dependencies([check]):
         return tf.identity(length)
+
+
+def _dims(tensor):
+    """The sizes of a tensor's dimensions: Python ints where known when traced, else
+    scalar tensors."""
+    dynamic = tf.shape(tensor)
+    return [size if size is not None else dynamic[i]
+            for i, size in enumerate(tensor.shape.as_list())]
 
 
 def _check_vocab(static_vocab, vocab, width, banned):

@@ -279,24 +279,66 @@ def test_bad_arguments_are_clear():
         search(table[:3, :3], tf.constant(2))
 
 
-def test_top_k_indices_is_exactly_tf_top_k():
-    """Blocks of any size, rows shorter than k blocks, ties (rounded values, equal
-    maxima in several blocks) and -inf (banned ids, dead beams): the same indices as
-    `tf.math.top_k`, eagerly and traced with unknown shapes."""
-    from kcourse.samplers.beam import top_k_indices
+def reference_extend(logp, last_ids, scores, finished, divisor, width, banned):
+    """The step `_extend` shortcuts, written out: every extension's score, one top-k."""
+    batch, vocab = len(scores), logp.shape[1]
+    logp = logp.copy()
+    logp[:, [b for b in banned if 0 <= b < vocab]] = -np.inf
+    own = np.where(np.arange(vocab) == last_ids[:, None], 0.0, -np.inf).astype(np.float32)
+    logp = np.where(finished.reshape(-1, 1), own, logp)
+    raw = scores[:, :, None] + logp.reshape(batch, width, vocab)
+    ranked = raw if divisor is None else raw / divisor[:, :, None]
+    best = tf.math.top_k(ranked.reshape(batch, -1), width).indices.numpy()
+    return best // vocab, best % vocab, np.take_along_axis(raw.reshape(batch, -1), best, 1)
+
+
+def test_extend_is_exactly_the_top_k_of_all_extensions():
+    """Blocks of any size (several per beam, or one longer than the vocabulary), ties
+    (rounded log-probabilities, equal maxima in several blocks, dead beams at -inf),
+    banned ids in several blocks, finished beams and length normalisation: the same
+    parents, tokens and scores as one `tf.math.top_k` over every extension, eagerly and
+    traced with unknown shapes."""
+    from kcourse.samplers.beam import _extend
 
     rng = np.random.default_rng(0)
-    traced = tf.function(top_k_indices, input_signature=[
-        tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.int32),
-        tf.TensorSpec([], tf.int32)])
-    for trial in range(150):
-        n = int(rng.integers(1, 2000))
-        k = int(rng.integers(1, min(n, 8) + 1))
-        values = np.round(rng.normal(size=(5, n)), int(rng.integers(0, 3))).astype(np.float32)
-        values[rng.random(values.shape) < 0.3] = -np.inf
-        block = int(rng.integers(1, 300))
-        expected = tf.math.top_k(values, k).indices.numpy()
-        np.testing.assert_array_equal(top_k_indices(tf.constant(values), k, block), expected)
-        if trial % 10 == 0:
-            got = traced(tf.constant(values), tf.constant(k), tf.constant(block))
-            np.testing.assert_array_equal(got, expected)
+    traced = {}
+    checked = 0
+    while checked < 120:
+        batch, width = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        vocab, block = int(rng.integers(width + 3, 700)), int(rng.integers(1, 300))
+        logp = np.round(rng.normal(size=(batch * width, vocab)) - 3, int(rng.integers(0, 3)))
+        logp[rng.random(logp.shape) < 0.2] = -np.inf
+        logp = logp.astype(np.float32)
+        scores = np.round(rng.normal(size=(batch, width)) * 2, 1).astype(np.float32)
+        scores[:, 1:][rng.random((batch, width - 1)) < 0.3] = -np.inf
+        finished = rng.random((batch, width)) < 0.3
+        finished[:, 0] = False
+        last_ids = rng.integers(0, vocab, batch * width).astype(np.int32)
+        banned = sorted(set(rng.integers(-2, vocab + 3, int(rng.integers(0, 4))).tolist()))
+        inside = [b for b in banned if 0 <= b < vocab]
+        logp[:, inside] = 1.0  # the most likely: their blocks must not crowd out others
+        divisor = None if rng.random() < 0.5 else \
+            rng.integers(1, 5, (batch, width)).astype(np.float32) ** np.float32(0.7)
+        expected = reference_extend(logp, last_ids, scores, finished, divisor, width, banned)
+        if not np.isfinite(expected[2]).all():
+            continue  # fewer than `width` possible extensions: which -inf one is arbitrary
+        args = [tf.constant(a) for a in (logp, last_ids, scores, finished)]
+        div = None if divisor is None else tf.constant(divisor)
+        got = _extend(*args, div, width, banned, True, block)
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g.numpy(), e)
+        if checked % 10 == 0:  # traced, the vocabulary and batch unknown
+            key = (width, tuple(banned), divisor is None, block)
+            if key not in traced:
+                spec = [tf.TensorSpec([None, None]), tf.TensorSpec([None], tf.int32),
+                        tf.TensorSpec([None, width]), tf.TensorSpec([None, width], tf.bool)]
+                if divisor is not None:
+                    spec.append(tf.TensorSpec([None, width]))
+                traced[key] = tf.function(
+                    lambda *a, w=width, b=banned, n=block: _extend(
+                        *a[:4], a[4] if len(a) > 4 else None, w, b, True, n),
+                    input_signature=spec)
+            got = traced[key](*args, *([] if div is None else [div]))
+            for g, e in zip(got, expected):
+                np.testing.assert_array_equal(g.numpy(), e)
+        checked += 1
