@@ -116,6 +116,14 @@ def run_experiment(name, out=None, data_dir=None, seed=0, quick=False, overrides
         raise
 
 
+def row_tags(spec, configs):
+    """The directory names of the rows `configs` of the experiment `spec`: each row's
+    index and the values it trains with of the settings its spec row sets (a --set of
+    one of them shows in the name)."""
+    return [row_tag(index, {key: config[key] for key in row})
+            for index, (row, config) in enumerate(zip(spec["rows"], configs))]
+
+
 def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fresh_rows):
     with locked(out):
         check_config(out, config_doc)
@@ -126,7 +134,7 @@ def _run(name, spec, impl, configs, config_doc, out, data_dir, seed, verbose, fr
         metrics = {"experiment": name, "reference": spec["reference"], "rows": []}
         timing, histories = {}, []
         for index, config in enumerate(configs):
-            tag = row_tag(index, spec["rows"][index])
+            tag = row_tags(spec, configs)[index]
             row_dir = os.path.join(out, "rows", tag)
             if index in fresh_rows and os.path.isdir(row_dir):
                 shutil.rmtree(row_dir)

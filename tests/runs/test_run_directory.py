@@ -66,6 +66,19 @@ def test_row_tags_name_the_settings_of_a_row():
                        "hidden": [50, 30]}) == "03_svm_lambda0.1_no_batch_norm_hidden50-30"
 
 
+def test_row_tags_name_the_values_the_rows_train_with():
+    """A --set of a row's own setting is in the row's directory name (the rows of
+    `kcourse run inf265-embeddings --set embedding_dim=64` are not named dim12)."""
+    from kcourse import experiments
+    from kcourse.runs.experiment import row_tags
+
+    spec = experiments.get("inf265-embeddings")
+    assert row_tags(spec, experiments.resolve("inf265-embeddings")) == [
+        "00_embedding_dim12", "01_embedding_dim16", "02_embedding_dim64"]
+    assert row_tags(spec, experiments.resolve("inf265-embeddings", {"embedding_dim": 64})) \
+        == ["00_embedding_dim64", "01_embedding_dim64", "02_embedding_dim64"]
+
+
 @pytest.mark.parametrize("experiment", ["a2-1cycle", "a4"])
 def test_the_same_run_twice_gives_identical_metrics(real_data_dir, tmp_path, experiment):
     """Seeded everything: the same command twice, even at the same time on one

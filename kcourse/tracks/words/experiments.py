@@ -104,7 +104,7 @@ EXPERIMENTS["inf265-embeddings-best"] = {
 }
 
 
-CONJUGATION_MODELS = ("mlp", "rnn", "attention")
+CONJUGATION_MODELS = ("mlp", "rnn", "birnn", "attention")
 
 SEQUENCE_DEFAULTS = {
     "books": BOOKS,
@@ -119,8 +119,9 @@ SEQUENCE_DEFAULTS = {
 
 CONJUGATION_DEFAULTS = {
     **SEQUENCE_DEFAULTS,
-    "model": "mlp",           # mlp | rnn | attention
+    "model": "mlp",           # mlp | rnn | birnn | attention
     "units": 128,             # hidden units (MLP, attention) / LSTM units per side (RNN)
+    "layers": 1,              # bidirectional LSTMs (birnn)
     "heads": 4,               # attention heads
     "key_dim": 16,            # numbers per head's query / key / value
     "dropout": 0.0,           # before the scores layer
@@ -253,12 +254,14 @@ SETTINGS = {
                  "row of vectors of embedding_dim numbers is used) | one of its rows",
     "embedding_epochs": "epochs of the CBoW trained when embedding=train",
     "model": "mlp: vectors side by side, ReLU layer | rnn: an LSTM per side, read towards "
-             "the gap | attention: positions, multi-head self-attention, residual, layer "
-             "norm, ReLU layer",
-    "units": "hidden units (MLP, attention), LSTM units (RNN: per side; generator)",
+             "the gap | birnn: `layers` bidirectional LSTMs over all 8 words, the last "
+             "one's final states | attention: positions, multi-head self-attention, "
+             "residual, layer norm, ReLU layer",
+    "units": "hidden units (MLP, attention), LSTM units (RNN: per side; birnn: per "
+             "direction; generator)",
     "heads": "attention heads",
     "key_dim": "numbers per attention head's queries, keys and values",
-    "layers": "stacked LSTMs of the generator",
+    "layers": "stacked LSTMs of the generator; bidirectional LSTMs of the birnn",
     "dropout": "dropout rate before the scores layer (0: none)",
     "beam_width": "beams of the samples written after a generator row",
     "sample_length": "words per sample written after a generator row",

@@ -71,7 +71,7 @@ def word_vectors(model):
 
 # ----------------------------------------------------------------- conjugation, generator
 
-CONJUGATION_MODELS = ("mlp", "rnn", "attention")
+CONJUGATION_MODELS = ("mlp", "rnn", "birnn", "attention")
 
 
 def frozen_embedding(inputs, vectors, name="embedding"):
@@ -87,7 +87,7 @@ def frozen_embedding(inputs, vectors, name="embedding"):
 
 
 def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, heads=4,
-                    key_dim=16, dropout=0.0, seed=None, name=None):
+                    key_dim=16, dropout=0.0, seed=None, name=None, layers=1):
     """The scores of the `classes` be / have forms from the words around the gap.
 
     The context ids `(batch, before + after)` (the `before` words left of the gap, then
@@ -98,15 +98,22 @@ def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, hea
     - `"rnn"`: one LSTM of `units` reads the left words towards the gap, another the
       right words backwards towards the gap; their last states side by side, the
       scores (the course's RNN reads both sides);
+    - `"birnn"`: `layers` bidirectional LSTMs of `units` a direction over all the words
+      (left, then right: the gap is always between them), the last one's final states
+      of both directions side by side, the scores: each side read in the light of the
+      other, where `"rnn"` meets them only in the scores layer;
     - `"attention"`: the vectors plus their positions (`PositionalEncoding`), a
       `MultiHeadSelfAttention` of `heads` heads (`key_dim` each) added back to them and
       layer-normalised, side by side, a ReLU layer of `units`, the scores (the course's
       attention model, with a residual connection).
 
-    `dropout` (Keras' `Dropout`) is applied before the scores layer when > 0.
+    `dropout` (Keras' `Dropout`) is applied before the scores layer when > 0; `layers`
+    is used by `"birnn"` only.
     """
     if kind not in CONJUGATION_MODELS:
         raise ValueError(f"kind must be one of {', '.join(CONJUGATION_MODELS)}, got {kind!r}.")
+    if layers < 1:
+        raise ValueError(f"layers must be >= 1, got {layers}.")
     context = before + after
     inputs = keras.Input((context,), dtype="int32", name="contexts")
     x = frozen_embedding(inputs, vectors)
@@ -125,6 +132,17 @@ def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, hea
         h_right = keras.layers.LSTM(units, go_backwards=True, name="lstm_right",
                                     kernel_initializer=init(pick()))(right)
         h = keras.layers.Concatenate(name="both_sides")([h_left, h_right])
+    elif kind == "birnn":
+        h = x
+        for i in range(layers):
+            last = i == layers - 1
+            h = keras.layers.Bidirectional(
+                keras.layers.LSTM(units, return_sequences=not last,
+                                  kernel_initializer=init(pick())),
+                backward_layer=keras.layers.LSTM(units, return_sequences=not last,
+                                                 go_backwards=True,
+                                                 kernel_initializer=init(pick())),
+                name=f"bilstm_{i}")(h)
     else:
         x = PositionalEncoding(max_length=context, name="positions")(x)
         a = MultiHeadSelfAttention(heads, key_dim, seed=pick(), name="attention")(x)

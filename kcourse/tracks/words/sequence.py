@@ -91,7 +91,8 @@ def build_model(task, config, vectors, seed=None):
     if task == "conjugation":
         return conjugation_net(config["model"], vectors, len(CONJUGATIONS), before, after,
                                config["units"], config["heads"], config["key_dim"],
-                               config["dropout"], seed=seed)
+                               config["dropout"], seed=seed,
+                               layers=config.get("layers", 1))
     return generator_net(vectors, before + after, config["units"], config["layers"],
                          config["dropout"], seed=seed)
 

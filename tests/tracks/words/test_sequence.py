@@ -198,3 +198,56 @@ def test_embedding_row_finds_the_row_of_the_dim(tmp_path):
     with pytest.raises(SettingError, match="no row of that inf265-embeddings run has word "
                                            "vectors of dim 64"):
         embedding_row(str(tmp_path), 64)
+
+
+def _numpy_lstm(xs, kernel, recurrent, bias):
+    """Keras' LSTM (gates i, f, c, o; sigmoid and tanh) over xs (batch, time, d): every
+    step's output (batch, time, units)."""
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    units = recurrent.shape[0]
+    h = c = np.zeros((len(xs), units))
+    outputs = []
+    for t in range(xs.shape[1]):
+        z = xs[:, t] @ kernel + h @ recurrent + bias
+        i, f, g, o = (z[:, k * units:(k + 1) * units] for k in range(4))
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, 1)
+
+
+def test_birnn_stacks_bidirectional_lstms_over_both_sides(tmp_path):
+    """The birnn conjugation network against the same stacked bidirectional LSTM in
+    NumPy (forward over the 8 words, backward from the last, the last layer's final
+    states [forward, backward], the scores); frozen vectors, its parameter count, and
+    a save / load round trip."""
+    import keras
+
+    from kcourse.tracks.words.model import conjugation_net
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(30, 6)).astype(np.float32)
+    model = conjugation_net("birnn", vectors, classes=12, units=5, layers=2, seed=0)
+    assert not model.get_layer("embedding").trainable
+    d, u = 6, 5
+    expected_params = 2 * 4 * u * (d + u + 1) + 2 * 4 * u * (2 * u + u + 1) + 2 * u * 12 + 12
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected_params
+    for w in model.trainable_weights:  # away from the initial zeros of the biases
+        w.assign(rng.normal(scale=0.5, size=w.shape))
+    ids = rng.integers(0, 30, (4, 8))
+    h = vectors[ids].astype(np.float64)
+    for i in range(2):
+        layer = model.get_layer(f"bilstm_{i}")
+        fwd = _numpy_lstm(h, *[np.asarray(w, np.float64) for w in layer.forward_layer.weights])
+        bwd = _numpy_lstm(h[:, ::-1], *[np.asarray(w, np.float64)
+                                        for w in layer.backward_layer.weights])
+        h = np.concatenate([fwd, bwd[:, ::-1]], -1) if i == 0 else \
+            np.concatenate([fwd[:, -1], bwd[:, -1]], -1)
+    kernel, bias = (np.asarray(w, np.float64) for w in model.get_layer("scores").weights)
+    np.testing.assert_allclose(np.asarray(model(ids)), h @ kernel + bias, atol=1e-4)
+    path = str(tmp_path / "birnn.keras")
+    model.save(path)
+    np.testing.assert_array_equal(np.asarray(keras.saving.load_model(path)(ids)),
+                                  np.asarray(model(ids)))
+    with pytest.raises(ValueError, match="layers must be >= 1"):
+        conjugation_net("birnn", vectors, layers=0)
