@@ -2,6 +2,7 @@
 a refused command leaves the user's directory as it was. Exit codes: 2 for a bad
 command-line value or setting, 1 for missing or unreadable data."""
 
+import concurrent.futures
 import os
 import pickle
 import subprocess
@@ -90,13 +91,16 @@ CASES = [  # (arguments, exit code, part of the message)
 
 
 def test_bad_inputs_get_one_line_their_exit_code_and_change_nothing(workspace):
-    for args, code, message in CASES:
-        before = snapshot(workspace)
-        result = kcourse(*args, cwd=workspace)
+    """The commands run two at a time (each is mostly a process start); the directory is
+    compared before and after all of them."""
+    before = snapshot(workspace)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda case: kcourse(*case[0], cwd=workspace), CASES))
+    for (args, code, message), result in zip(CASES, results):
         what = " ".join(args)
         assert result.returncode == code, f"{what}: {result.returncode} {result.stderr[-2000:]}"
         lines = [line for line in result.stderr.splitlines() if line.startswith("kcourse")]
         assert len(lines) == 1 and message in lines[0], f"{what}: {result.stderr[-2000:]}"
         assert "Traceback" not in result.stderr + result.stdout, what
-        after = [f for f in snapshot(workspace) if not f[0].startswith(("tfds1", "tfds2"))]
-        assert after == before, f"{what} changed the directory"
+    after = [f for f in snapshot(workspace) if not f[0].startswith(("tfds1", "tfds2"))]
+    assert after == before, f"changed the directory: {sorted(set(after) ^ set(before))}"
