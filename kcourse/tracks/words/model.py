@@ -71,7 +71,7 @@ def word_vectors(model):
 
 # ----------------------------------------------------------------- conjugation, generator
 
-CONJUGATION_MODELS = ("mlp", "rnn", "birnn", "attention")
+CONJUGATION_MODELS = ("mlp", "rnn", "attention")
 
 
 def frozen_embedding(inputs, vectors, name="embedding"):
@@ -97,18 +97,18 @@ def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, hea
       course's MLP);
     - `"rnn"`: one LSTM of `units` reads the left words towards the gap, another the
       right words backwards towards the gap; their last states side by side, the
-      scores (the course's RNN reads both sides);
-    - `"birnn"`: `layers` bidirectional LSTMs of `units` a direction over all the words
-      (left, then right: the gap is always between them), the last one's final states
-      of both directions side by side, the scores: each side read in the light of the
-      other, where `"rnn"` meets them only in the scores layer;
+      scores (the course's RNN reads both sides); with `layers` > 1, `layers - 1`
+      bidirectional LSTMs of `units` a direction run first over all the words (left,
+      then right: the gap is always between them), and the two LSTMs read their
+      outputs, so that each side is read in the light of the other (with one layer the
+      sides meet only in the scores layer);
     - `"attention"`: the vectors plus their positions (`PositionalEncoding`), a
       `MultiHeadSelfAttention` of `heads` heads (`key_dim` each) added back to them and
       layer-normalised, side by side, a ReLU layer of `units`, the scores (the course's
       attention model, with a residual connection).
 
     `dropout` (Keras' `Dropout`) is applied before the scores layer when > 0; `layers`
-    is used by `"birnn"` only.
+    is used by `"rnn"` only.
     """
     if kind not in CONJUGATION_MODELS:
         raise ValueError(f"kind must be one of {', '.join(CONJUGATION_MODELS)}, got {kind!r}.")
@@ -125,6 +125,14 @@ def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, hea
         h = keras.layers.Dense(units, "relu", name="hidden",
                                kernel_initializer=init(pick()))(h)
     elif kind == "rnn":
+        for i in range(layers - 1):  # both directions over all the words, every position
+            x = keras.layers.Bidirectional(
+                keras.layers.LSTM(units, return_sequences=True,
+                                  kernel_initializer=init(pick())),
+                backward_layer=keras.layers.LSTM(units, return_sequences=True,
+                                                 go_backwards=True,
+                                                 kernel_initializer=init(pick())),
+                name=f"bilstm_{i}")(x)
         left = keras.layers.Cropping1D((0, after), name="left")(x)
         right = keras.layers.Cropping1D((before, 0), name="right")(x)
         h_left = keras.layers.LSTM(units, name="lstm_left",
@@ -132,17 +140,6 @@ def conjugation_net(kind, vectors, classes=12, before=4, after=4, units=128, hea
         h_right = keras.layers.LSTM(units, go_backwards=True, name="lstm_right",
                                     kernel_initializer=init(pick()))(right)
         h = keras.layers.Concatenate(name="both_sides")([h_left, h_right])
-    elif kind == "birnn":
-        h = x
-        for i in range(layers):
-            last = i == layers - 1
-            h = keras.layers.Bidirectional(
-                keras.layers.LSTM(units, return_sequences=not last,
-                                  kernel_initializer=init(pick())),
-                backward_layer=keras.layers.LSTM(units, return_sequences=not last,
-                                                 go_backwards=True,
-                                                 kernel_initializer=init(pick())),
-                name=f"bilstm_{i}")(h)
     else:
         x = PositionalEncoding(max_length=context, name="positions")(x)
         a = MultiHeadSelfAttention(heads, key_dim, seed=pick(), name="attention")(x)

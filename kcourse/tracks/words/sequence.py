@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kcourse import plots
-from kcourse.data.books import CONJUGATIONS, TASKS
+from kcourse.data.books import CONJUGATIONS, TASKS, UNK_ID
 from kcourse.errors import SettingError
 from kcourse.losses import SoftmaxCrossEntropy
 from kcourse.runs.layout import read_json, write_json, write_text
@@ -97,6 +97,20 @@ def build_model(task, config, vectors, seed=None):
                          config["dropout"], seed=seed)
 
 
+def unknown_before(model, contexts, labels):
+    """How a conjugation model does where the word just before the gap is `<unk>` (the
+    course's vocabulary leaves out every word written with a capital, so "I" is
+    `<unk>`): the share of such windows, and the accuracy on them and on the others
+    (None where there are none)."""
+    before = _context("conjugation")[0]
+    right = np.asarray(model.predict(contexts, batch_size=1024, verbose=0)).argmax(-1) \
+        == np.asarray(labels)
+    unknown = np.asarray(contexts)[:, before - 1] == UNK_ID
+    share = lambda mask: float(right[mask].mean()) if mask.any() else None  # noqa: E731
+    return {"unk_before_share": float(unknown.mean()),
+            "accuracy_unk_before": share(unknown), "accuracy_known_before": share(~unknown)}
+
+
 def train_row(row):
     """Train and evaluate one conjugation or generator row (see the module)."""
     task, config, tag = row.spec["task"], row.config, row.tag
@@ -123,6 +137,9 @@ def train_row(row):
         measured = track.evaluate_windows(model, loss, *data[split])
         result.update({prefix + "loss": measured["loss"],
                        prefix + "accuracy": measured["accuracy"]})
+        if task == "conjugation":
+            result.update({prefix + k: v for k, v in unknown_before(model, *data[split])
+                           .items()})
     best = next((r for r in history.rows if r["step"] == history.best_step), {})
     result.update(train_accuracy=best.get("train_accuracy"), best_epoch=best.get("epoch"),
                   diverged=bool(history.diverged), train_seconds=history.seconds)

@@ -73,6 +73,11 @@ def test_conjugation_quick_run_trains_the_three_networks_on_frozen_vectors(runs)
         assert task["labels"] == list(CONJUGATIONS) and (task["before"], task["after"]) \
             == (4, 4)
         assert 0 <= row["test_accuracy"] <= 1 and row["test_loss"] > 0
+        for prefix in ("val_", "test_"):  # the windows split by the word before the gap
+            share = row[prefix + "unk_before_share"]
+            parts = [(share, row[prefix + "accuracy_unk_before"]),
+                     (1 - share, row[prefix + "accuracy_known_before"])]
+            assert np.isclose(sum(w * a for w, a in parts if w), row[prefix + "accuracy"])
     answers = predict(run["out"], ["i think the man _ here with me .",
                                    "oh yes , they _ in the house ,"], row=0, top=3)
     assert len(answers) == 2
@@ -216,38 +221,44 @@ def _numpy_lstm(xs, kernel, recurrent, bias):
     return np.stack(outputs, 1)
 
 
-def test_birnn_stacks_bidirectional_lstms_over_both_sides(tmp_path):
-    """The birnn conjugation network against the same stacked bidirectional LSTM in
-    NumPy (forward over the 8 words, backward from the last, the last layer's final
-    states [forward, backward], the scores); frozen vectors, its parameter count, and
-    a save / load round trip."""
+def test_stacked_rnn_reads_each_side_in_the_light_of_the_other(tmp_path):
+    """The RNN with layers=2 against the same network in NumPy: a bidirectional LSTM over
+    the 8 words (the backward one from the last word, its outputs put back in order),
+    then one LSTM over its outputs at the 4 left positions, another backwards over the
+    4 right ones, their final states [left, right], the scores; frozen vectors, its
+    parameter count, a save / load round trip; and layers=1 is the course's RNN."""
     import keras
 
     from kcourse.tracks.words.model import conjugation_net
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(30, 6)).astype(np.float32)
-    model = conjugation_net("birnn", vectors, classes=12, units=5, layers=2, seed=0)
-    assert not model.get_layer("embedding").trainable
     d, u = 6, 5
-    expected_params = 2 * 4 * u * (d + u + 1) + 2 * 4 * u * (2 * u + u + 1) + 2 * u * 12 + 12
-    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected_params
+    model = conjugation_net("rnn", vectors, classes=12, units=u, layers=2, seed=0)
+    assert not model.get_layer("embedding").trainable
+    lstm = lambda inputs: 4 * u * (inputs + u + 1)  # noqa: E731
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == \
+        2 * lstm(d) + 2 * lstm(2 * u) + 2 * u * 12 + 12
     for w in model.trainable_weights:  # away from the initial zeros of the biases
         w.assign(rng.normal(scale=0.5, size=w.shape))
     ids = rng.integers(0, 30, (4, 8))
-    h = vectors[ids].astype(np.float64)
-    for i in range(2):
-        layer = model.get_layer(f"bilstm_{i}")
-        fwd = _numpy_lstm(h, *[np.asarray(w, np.float64) for w in layer.forward_layer.weights])
-        bwd = _numpy_lstm(h[:, ::-1], *[np.asarray(w, np.float64)
-                                        for w in layer.backward_layer.weights])
-        h = np.concatenate([fwd, bwd[:, ::-1]], -1) if i == 0 else \
-            np.concatenate([fwd[:, -1], bwd[:, -1]], -1)
-    kernel, bias = (np.asarray(w, np.float64) for w in model.get_layer("scores").weights)
-    np.testing.assert_allclose(np.asarray(model(ids)), h @ kernel + bias, atol=1e-4)
-    path = str(tmp_path / "birnn.keras")
+    weights = lambda layer: [np.asarray(w, np.float64) for w in layer.weights]  # noqa: E731
+    x = vectors[ids].astype(np.float64)
+    both = model.get_layer("bilstm_0")
+    x = np.concatenate([_numpy_lstm(x, *weights(both.forward_layer)),
+                        _numpy_lstm(x[:, ::-1], *weights(both.backward_layer))[:, ::-1]], -1)
+    left = _numpy_lstm(x[:, :4], *weights(model.get_layer("lstm_left")))[:, -1]
+    right = _numpy_lstm(x[:, 4:][:, ::-1], *weights(model.get_layer("lstm_right")))[:, -1]
+    kernel, bias = weights(model.get_layer("scores"))
+    np.testing.assert_allclose(np.asarray(model(ids)),
+                               np.concatenate([left, right], -1) @ kernel + bias, atol=1e-4)
+    path = str(tmp_path / "stacked.keras")
     model.save(path)
     np.testing.assert_array_equal(np.asarray(keras.saving.load_model(path)(ids)),
                                   np.asarray(model(ids)))
+    one = conjugation_net("rnn", vectors, units=u, seed=0)
+    assert [w.path for w in one.weights] == [
+        w.path for w in conjugation_net("rnn", vectors, units=u, seed=0, layers=1).weights]
+    assert not any("bilstm" in w.path for w in one.weights)
     with pytest.raises(ValueError, match="layers must be >= 1"):
-        conjugation_net("birnn", vectors, layers=0)
+        conjugation_net("rnn", vectors, layers=0)
