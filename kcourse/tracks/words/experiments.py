@@ -121,7 +121,6 @@ CONJUGATION_DEFAULTS = {
     **SEQUENCE_DEFAULTS,
     "model": "mlp",           # mlp | rnn | attention
     "units": 128,             # hidden units (MLP, attention) / LSTM units per side (RNN)
-    "layers": 1,              # RNN: 1 + the bidirectional LSTMs under the two readers
     "heads": 4,               # attention heads
     "key_dim": 16,            # numbers per head's query / key / value
     "dropout": 0.0,           # before the scores layer
@@ -179,6 +178,8 @@ EXPERIMENTS["inf265-conjugation-stacked"] = {
                    "of the other",
     "reference": "course solution (dim 16): test accuracy RNN .561; kcourse's RNN on "
                  "64-number vectors: .5930, with 256 units and dropout .3: .5956",
+    # layers: the RNN's, 1 + the bidirectional LSTMs under its two readers (only here, so
+    # that run directories of inf265-conjugation made before it still resume)
     "defaults": {**CONJUGATION_DEFAULTS, "model": "rnn", "embedding_dim": 64, "layers": 2},
     "rows": [{"dropout": 0.3}],
     "quick": {"limit": 4_000, "epochs": 2, "embedding_epochs": 1, "units": 8, "rows": 1},
